@@ -1,0 +1,14 @@
+DROP INDEX visit_reports_next_visit;
+DROP INDEX customer_contacts_lunar;
+DROP INDEX customer_contacts_birthday_md;
+DROP INDEX customers_lunar;
+DROP TABLE notice_recipients;
+DROP TABLE notices;
+DROP TABLE task_assignees;
+DROP TABLE tasks;
+DROP TABLE push_outbox;
+DROP TABLE notifications;
+DROP TABLE reminders;
+DROP TABLE calendar_days;
+DROP TABLE preferences;
+DROP TABLE devices;

@@ -1,0 +1,651 @@
+//! The caller's inbox (`/notifications`), reminders (`/reminders`: list by fire date, done, snooze) and
+//! the phone's home screen in one call (`/me/today`). Only notifications delivered by now are shown (a
+//! reminder deferred out of quiet hours appears when it is delivered). Texts are generic (they are what
+//! the push carried); the reminders list adds the customer's name, which never goes into a push.
+
+use actix_web::{get, post, web};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::extract::{ApiJson, ApiQuery, PathId, page_params, query_error};
+use super::utc;
+use crate::auth::caller::Auth;
+use crate::db::DbConn;
+use crate::db::repo::inbox::{self, Notification, ReminderRow};
+use crate::db::repo::{preferences, tasks};
+use crate::domain::calendar::local_date;
+use crate::domain::paging::finish_page;
+use crate::domain::reminders::{Feb29Rule, Kind, Lang, lunar_keys, solar_keys, texts};
+use crate::error::{AppError, AppResult, ErrorCode, ProblemBody};
+use crate::startup::AppState;
+
+/// Longest span of one reminders list, in days.
+pub const MAX_RANGE_DAYS: i64 = 92;
+/// Furthest a snooze may reach.
+pub const MAX_SNOOZE_DAYS: i64 = 30;
+
+/// Registers the routes of this module.
+pub fn configure(cfg: &mut ServiceConfig) {
+    // `read-all` and `unread-count` before `{id}` routes, so they are not taken for ids.
+    cfg.service(read_all_notifications)
+        .service(unread_count)
+        .service(list_notifications)
+        .service(read_notification)
+        .service(list_reminders)
+        .service(reminder_done)
+        .service(snooze_reminder)
+        .service(get_today);
+}
+
+/// A deep link into the app.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Link {
+    /// What it opens: `customer`, `contact`, `holding`, `visit`, `task`, `notice`, `transfer`…
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The object's id.
+    pub id: i64,
+}
+
+fn link(t: Option<String>, id: Option<i64>) -> Option<Link> {
+    match (t, id) {
+        (Some(type_), Some(id)) => Some(Link { type_, id }),
+        _ => None,
+    }
+}
+
+fn kind(s: &str) -> AppResult<Kind> {
+    Kind::parse(s).ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown stored kind {s}")))
+}
+
+/// One inbox entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationResponse {
+    /// Notification id.
+    pub id: i64,
+    /// What it is about.
+    pub kind: Kind,
+    /// Title in the caller's language.
+    pub title: String,
+    /// Body in the caller's language.
+    pub body: String,
+    /// Written (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Delivered (UTC): after the caller's quiet hours unless urgent.
+    pub deliver_at: DateTime<Utc>,
+    /// Read (UTC), if read.
+    pub read_at: Option<DateTime<Utc>>,
+    /// What it opens in the app.
+    pub link: Option<Link>,
+}
+
+impl NotificationResponse {
+    fn from_row(n: Notification) -> AppResult<Self> {
+        Ok(Self {
+            id: n.id,
+            kind: kind(&n.kind)?,
+            title: n.title,
+            body: n.body,
+            created_at: utc(n.created_at),
+            deliver_at: utc(n.deliver_at),
+            read_at: n.read_at.map(utc),
+            link: link(n.link_type, n.link_id),
+        })
+    }
+}
+
+/// A page of the inbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationList {
+    /// Newest first.
+    pub items: Vec<NotificationResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query of `GET /notifications`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListNotificationsQuery {
+    /// `true`: unread ones only.
+    pub unread: Option<bool>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The number of unread notifications.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnreadCount {
+    /// Delivered and unread.
+    pub unread: i64,
+}
+
+/// How many were marked read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadAllResponse {
+    /// Notifications marked read by this call.
+    pub marked: i64,
+}
+
+/// The caller's delivered notifications, newest first (cursor paging; `unread=true` for unread only).
+#[utoipa::path(
+    tag = "notifications",
+    params(ListNotificationsQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = NotificationList),
+        (status = "4XX", description = "Client error: a problem document with a stable `code`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = "5XX", description = "Server error or database unavailable (503)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+#[get("/notifications")]
+async fn list_notifications(
+    state: web::Data<AppState>,
+    auth: Auth,
+    query: ApiQuery<ListNotificationsQuery>,
+) -> AppResult<web::Json<NotificationList>> {
+    let q = query.0;
+    let (limit, before) = page_params(q.limit, q.cursor.as_deref())?;
+    let unread = q.unread.unwrap_or(false);
+    let now = state.now();
+    let rows = state
+        .db
+        .read(move |c| {
+            let caller = auth.load(c, now)?;
+            Ok(inbox::list(
+                c,
+                caller.user_id,
+                now,
+                unread,
+                before,
+                limit + 1,
+            )?)
+        })
+        .await?;
+    let (rows, next_cursor) = finish_page(rows, limit, |n| n.id);
+    let items = rows
+        .into_iter()
+        .map(NotificationResponse::from_row)
+        .collect::<AppResult<_>>()?;
+    Ok(web::Json(NotificationList { items, next_cursor }))
+}
+
+/// Marks one of the caller's notifications read (again: no change); someone else's is 404.
+#[utoipa::path(
+    tag = "notifications",
+    params(("id" = i64, Path, description = "Notification id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = NotificationResponse),
+        (status = "4XX", description = "Client error: a problem document with a stable `code`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = "5XX", description = "Server error or database unavailable (503)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+#[post("/notifications/{id}/read")]
+async fn read_notification(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: PathId,
+) -> AppResult<web::Json<NotificationResponse>> {
+    let now = state.now();
+    let n = state
+        .db
+        .write(move |c| {
+            let caller = auth.load(c, now)?;
+            let missing = || AppError::NotFound(ErrorCode::NotificationNotFound);
+            inbox::find(c, caller.user_id, id.0, now)?.ok_or_else(missing)?;
+            inbox::mark_read(c, id.0, now)?;
+            inbox::find(c, caller.user_id, id.0, now)?.ok_or_else(missing)
+        })
+        .await?;
+    Ok(web::Json(NotificationResponse::from_row(n)?))
+}
+
+/// Marks every delivered notification of the caller read.
+#[utoipa::path(
+    tag = "notifications",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = ReadAllResponse),
+        (status = "4XX", description = "Client error: a problem document with a stable `code`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = "5XX", description = "Server error or database unavailable (503)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+#[post("/notifications/read-all")]
+async fn read_all_notifications(
+    state: web::Data<AppState>,
+    auth: Auth,
+) -> AppResult<web::Json<ReadAllResponse>> {
+    let now = state.now();
+    let n = state
+        .db
+        .write(move |c| {
+            let caller = auth.load(c, now)?;
+            Ok(inbox::read_all(c, caller.user_id, now)?)
+        })
+        .await?;
+    Ok(web::Json(ReadAllResponse {
+        marked: i64::try_from(n).unwrap_or(i64::MAX),
+    }))
+}
+
+/// The number of the caller's delivered unread notifications (the app's badge).
+#[utoipa::path(
+    tag = "notifications",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = UnreadCount),
+        (status = "4XX", description = "Client error: a problem document with a stable `code`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = "5XX", description = "Server error or database unavailable (503)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+#[get("/notifications/unread-count")]
+async fn unread_count(state: web::Data<AppState>, auth: Auth) -> AppResult<web::Json<UnreadCount>> {
+    let now = state.now();
+    let unread = state
+        .db
+        .read(move |c| {
+            let caller = auth.load(c, now)?;
+            Ok(inbox::unread_count(c, caller.user_id, now)?)
+        })
+        .await?;
+    Ok(web::Json(UnreadCount { unread }))
+}
+
+/// A reminder of the caller's.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReminderResponse {
+    /// Reminder id.
+    pub id: i64,
+    /// Kind.
+    pub kind: Kind,
+    /// Generic title in the caller's language.
+    pub title: String,
+    /// Generic text in the caller's language.
+    pub body: String,
+    /// What it is about (`customer`, `contact`, `holding`, `visit`, `task`…).
+    pub subject: Link,
+    /// The customer concerned, if any.
+    pub customer_id: Option<i64>,
+    /// The customer's name (absent once the customer is archived).
+    pub customer_name: Option<String>,
+    /// The occasion (birthday, maturity, due date…), Asia/Shanghai.
+    pub occasion_date: NaiveDate,
+    /// Days before the occasion (negative: after).
+    pub lead_days: i32,
+    /// The date it fires, Asia/Shanghai.
+    pub fire_date: NaiveDate,
+    /// `pending`, `snoozed` or `done`.
+    pub status: String,
+    /// When it is (or was) due (UTC).
+    pub due_at: DateTime<Utc>,
+    /// Snoozed until (UTC).
+    pub snoozed_until: Option<DateTime<Utc>>,
+    /// When it was notified (UTC).
+    pub notified_at: Option<DateTime<Utc>>,
+    /// When it was marked done (UTC).
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+impl ReminderResponse {
+    fn from_row(r: ReminderRow, lang: Lang) -> AppResult<Self> {
+        let k = kind(&r.kind)?;
+        let (title, body) = texts(k, r.lead_days, lang);
+        Ok(Self {
+            id: r.id,
+            kind: k,
+            title,
+            body,
+            subject: Link {
+                type_: r.subject_type,
+                id: r.subject_id,
+            },
+            customer_id: r.customer_id,
+            customer_name: r.customer_name,
+            occasion_date: r.occasion_date,
+            lead_days: r.lead_days,
+            fire_date: r.fire_date,
+            status: r.status,
+            due_at: utc(r.due_at),
+            snoozed_until: r.snoozed_until.map(utc),
+            notified_at: r.notified_at.map(utc),
+            done_at: r.done_at.map(utc),
+        })
+    }
+}
+
+fn reminders_out(rows: Vec<ReminderRow>, lang: Lang) -> AppResult<Vec<ReminderResponse>> {
+    rows.into_iter()
+        .map(|r| ReminderResponse::from_row(r, lang))
+        .collect()
+}
+
+/// The caller's reminders.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReminderList {
+    /// By fire date (at most 500).
+    pub items: Vec<ReminderResponse>,
+}
+
+/// Query of `GET /reminders`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListRemindersQuery {
+    /// First fire date (Asia/Shanghai; default today).
+    pub from: Option<NaiveDate>,
+    /// Last fire date (default `from` + 7 days; at most 92 days after `from`).
+    pub to: Option<NaiveDate>,
+}
+
+/// The caller's reminders firing between `from` and `to` (default: today and the next 7 days), cancelled
+/// ones left out.
+#[utoipa::path(
+    tag = "reminders",
+    params(ListRemindersQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = ReminderList),
+        (status = "4XX", description = "Client error: a problem document with a stable `code`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = "5XX", description = "Server error or database unavailable (503)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+#[get("/reminders")]
+async fn list_reminders(
+    state: web::Data<AppState>,
+    auth: Auth,
+    query: ApiQuery<ListRemindersQuery>,
+) -> AppResult<web::Json<ReminderList>> {
+    let now = state.now();
+    let from = query.0.from.unwrap_or_else(|| local_date(now.and_utc()));
+    let to = query.0.to.unwrap_or(from + Duration::days(7));
+    if to < from {
+        return Err(query_error("to", "out_of_range", "not before `from`"));
+    }
+    if (to - from).num_days() > MAX_RANGE_DAYS {
+        return Err(query_error(
+            "to",
+            "out_of_range",
+            "at most 92 days after `from`",
+        ));
+    }
+    let (rows, lang) = state
+        .db
+        .read(move |c| {
+            let caller = auth.load(c, now)?;
+            let lang = preferences::get(c, caller.user_id)?.lang;
+            Ok((inbox::list_reminders(c, caller.user_id, from, to)?, lang))
+        })
+        .await?;
+    Ok(web::Json(ReminderList {
+        items: reminders_out(rows, lang)?,
+    }))
+}
+
+fn reminder_write(
+    c: &mut DbConn,
+    auth: &Auth,
+    id: i64,
+    now: NaiveDateTime,
+    snooze: Option<NaiveDateTime>,
+) -> AppResult<ReminderResponse> {
+    let caller = auth.load(c, now)?;
+    let missing = || AppError::NotFound(ErrorCode::ReminderNotFound);
+    let r = inbox::find_reminder(c, caller.user_id, id)?.ok_or_else(missing)?;
+    match (r.status.as_str(), snooze) {
+        ("cancelled", _) | ("done", Some(_)) => {
+            return Err(AppError::Conflict(ErrorCode::NotEditable));
+        }
+        ("done", None) => {}
+        (_, None) => {
+            inbox::reminder_done(c, id, now)?;
+        }
+        (_, Some(until)) => {
+            inbox::reminder_snooze(c, id, until, now)?;
+        }
+    }
+    let lang = preferences::get(c, caller.user_id)?.lang;
+    let r = inbox::find_reminder(c, caller.user_id, id)?.ok_or_else(missing)?;
+    ReminderResponse::from_row(r, lang)
+}
+
+/// Marks one of the caller's reminders done (again: no change; a cancelled one: 409 `not_editable`).
+#[utoipa::path(
+    tag = "reminders",
+    params(("id" = i64, Path, description = "Reminder id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = ReminderResponse),
+        (status = "4XX", description = "Client error: a problem document with a stable `code`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = "5XX", description = "Server error or database unavailable (503)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+#[post("/reminders/{id}/done")]
+async fn reminder_done(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: PathId,
+) -> AppResult<web::Json<ReminderResponse>> {
+    let now = state.now();
+    let r = state
+        .db
+        .write(move |c| reminder_write(c, &auth, id.0, now, None))
+        .await?;
+    Ok(web::Json(r))
+}
+
+/// Body of `POST /reminders/{id}/snooze`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnoozeRequest {
+    /// When to be reminded again (RFC 3339, in the future, at most 30 days ahead).
+    pub until: DateTime<Utc>,
+}
+
+/// Snoozes one of the caller's reminders: it is notified again at `until` (done or cancelled ones: 409
+/// `not_editable`).
+#[utoipa::path(
+    tag = "reminders",
+    params(("id" = i64, Path, description = "Reminder id")),
+    request_body = SnoozeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = ReminderResponse),
+        (status = "4XX", description = "Client error: a problem document with a stable `code`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = "5XX", description = "Server error or database unavailable (503)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+#[post("/reminders/{id}/snooze")]
+async fn snooze_reminder(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: PathId,
+    body: ApiJson<SnoozeRequest>,
+) -> AppResult<web::Json<ReminderResponse>> {
+    let now = state.now();
+    let until = body.0.until.naive_utc();
+    if until <= now {
+        return Err(AppError::field(
+            "until",
+            "out_of_range",
+            "must be in the future",
+        ));
+    }
+    if until > now + Duration::days(MAX_SNOOZE_DAYS) {
+        return Err(AppError::field(
+            "until",
+            "out_of_range",
+            "at most 30 days ahead",
+        ));
+    }
+    // Stored to the microsecond, as every instant.
+    let until = chrono::SubsecRound::trunc_subsecs(until, 6);
+    let r = state
+        .db
+        .write(move |c| reminder_write(c, &auth, id.0, now, Some(until)))
+        .await?;
+    Ok(web::Json(r))
+}
+
+/// The caller's open visit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenVisit {
+    /// Visit id.
+    pub id: i64,
+    /// The customer visited.
+    pub customer_id: i64,
+    /// Checked in (UTC).
+    pub checked_in_at: DateTime<Utc>,
+}
+
+/// A task due.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TodayTask {
+    /// Task id.
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// Due (UTC).
+    pub due_at: DateTime<Utc>,
+    /// `low`, `normal` or `high`.
+    pub priority: String,
+    /// Related customer.
+    pub customer_id: Option<i64>,
+    /// Due before now.
+    pub overdue: bool,
+}
+
+/// A customer's birthday this week.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Birthday {
+    /// Customer id.
+    pub customer_id: i64,
+    /// Customer name.
+    pub name: String,
+    /// The day it is celebrated this week (Asia/Shanghai).
+    pub date: NaiveDate,
+    /// A lunar (农历) birthday.
+    pub lunar: bool,
+}
+
+/// The phone's home screen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TodayResponse {
+    /// Today (Asia/Shanghai).
+    pub date: NaiveDate,
+    /// Open reminders firing today or earlier (and snoozed ones due again), oldest first.
+    pub reminders: Vec<ReminderResponse>,
+    /// The caller's open tasks due today or overdue, by due time.
+    pub tasks: Vec<TodayTask>,
+    /// The caller's visit not yet checked out.
+    pub open_visit: Option<OpenVisit>,
+    /// Delivered unread notifications.
+    pub unread_count: i64,
+    /// Birthdays of the caller's own customers this week (Monday to Sunday), by date.
+    pub birthdays_this_week: Vec<Birthday>,
+}
+
+/// Birthdays of the user's customers from Monday to Sunday of `today`'s week, solar and lunar.
+fn birthdays(c: &mut DbConn, user_id: i64, today: NaiveDate) -> AppResult<Vec<Birthday>> {
+    let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    let week: Vec<NaiveDate> = (0..7).map(|i| monday + Duration::days(i)).collect();
+    let solar: Vec<(NaiveDate, Vec<String>)> = week
+        .iter()
+        .map(|d| (*d, solar_keys(*d, Feb29Rule::default())))
+        .collect();
+    let lunar: Vec<(NaiveDate, Vec<_>)> = week.iter().map(|d| (*d, lunar_keys(*d))).collect();
+    let mut all_solar: Vec<String> = solar.iter().flat_map(|s| s.1.clone()).collect();
+    all_solar.dedup();
+    let mut months: Vec<i32> = lunar
+        .iter()
+        .flat_map(|l| l.1.iter().map(|k| k.month))
+        .collect();
+    months.sort_unstable();
+    months.dedup();
+    let rows = inbox::birthday_candidates(c, user_id, &all_solar, &months)?;
+    let mut out = Vec::new();
+    for r in rows {
+        let hit = match (r.lunar_month, r.lunar_day) {
+            (Some(m), Some(d)) => lunar
+                .iter()
+                .find(|(_, keys)| {
+                    keys.iter()
+                        .any(|k| k.month == m && k.day == d && k.leap == r.lunar_leap)
+                })
+                .map(|(day, _)| (*day, true)),
+            _ => r.birthday_md.as_ref().and_then(|md| {
+                solar
+                    .iter()
+                    .find(|(_, keys)| keys.contains(md))
+                    .map(|(day, _)| (*day, false))
+            }),
+        };
+        if let Some((date, lunar)) = hit {
+            out.push(Birthday {
+                customer_id: r.id,
+                name: r.name,
+                date,
+                lunar,
+            });
+        }
+    }
+    out.sort_by_key(|b| (b.date, b.customer_id));
+    Ok(out)
+}
+
+fn today_tx(c: &mut DbConn, auth: &Auth, now: NaiveDateTime) -> AppResult<TodayResponse> {
+    let caller = auth.load(c, now)?;
+    let me = caller.user_id;
+    let today = local_date(now.and_utc());
+    let lang = preferences::get(c, me)?.lang;
+    let reminders = reminders_out(inbox::open_reminders(c, me, today, now)?, lang)?;
+    let end_of_today =
+        crate::domain::reminders::local_instant(today + Duration::days(1), 0, 0).naive_utc();
+    let tasks = tasks::due_for(c, me, end_of_today)?
+        .into_iter()
+        .map(|t| TodayTask {
+            overdue: t.due_at < now,
+            id: t.id,
+            title: t.title,
+            due_at: utc(t.due_at),
+            priority: t.priority,
+            customer_id: t.customer_id,
+        })
+        .collect();
+    let open_visit = inbox::open_visit(c, me)?.map(|(id, customer_id, at)| OpenVisit {
+        id,
+        customer_id,
+        checked_in_at: utc(at),
+    });
+    Ok(TodayResponse {
+        date: today,
+        reminders,
+        tasks,
+        open_visit,
+        unread_count: inbox::unread_count(c, me, now)?,
+        birthdays_this_week: birthdays(c, me, today)?,
+    })
+}
+
+/// One call for the phone's home screen: today's and overdue reminders, tasks due, the open visit, the
+/// unread count and this week's customer birthdays.
+#[utoipa::path(
+    tag = "reminders",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = TodayResponse),
+        (status = "4XX", description = "Client error: a problem document with a stable `code`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = "5XX", description = "Server error or database unavailable (503)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+#[get("/me/today")]
+async fn get_today(state: web::Data<AppState>, auth: Auth) -> AppResult<web::Json<TodayResponse>> {
+    let now = state.now();
+    let t = state.db.read(move |c| today_tx(c, &auth, now)).await?;
+    Ok(web::Json(t))
+}

@@ -1,0 +1,128 @@
+//! Short-lived access tokens: HS256 pinned, `exp`/`iat`/`iss`/`aud`/`sub` required, a `typ` per purpose.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use serde::{Deserialize, Serialize};
+
+const ISSUER: &str = "fieldwork";
+const AUDIENCE: &str = "fieldwork-api";
+const ACCESS: &str = "access";
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: String,
+    /// Session id; the session must still be live.
+    pub sid: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expires at (seconds since the epoch).
+    pub exp: i64,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Token purpose; only `access` is accepted by the API.
+    pub typ: String,
+}
+
+/// Signs and verifies access tokens with one HMAC key.
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl_secs: i64,
+}
+
+impl JwtKeys {
+    /// Keys from a secret of at least 32 bytes.
+    pub fn new(secret: &[u8], ttl_secs: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl_secs: i64::try_from(ttl_secs).unwrap_or(900),
+        }
+    }
+
+    /// Lifetime of an access token in seconds.
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
+    }
+
+    /// Issues an access token for a user's session at `now` (seconds since the epoch).
+    pub fn issue(&self, user_id: i64, session_id: &str, now: i64) -> anyhow::Result<String> {
+        let claims = Claims {
+            sub: user_id.to_string(),
+            sid: session_id.to_owned(),
+            iat: now,
+            exp: now + self.ttl_secs,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            typ: ACCESS.into(),
+        };
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    /// Verifies signature, algorithm, expiry, issuer, audience and purpose.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        let data = decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
+        (data.claims.typ == ACCESS).then_some(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(b"0123456789abcdef0123456789abcdef", 900)
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    #[test]
+    fn round_trip() {
+        let t = keys().issue(7, "s1", now()).unwrap();
+        let c = keys().verify(&t).unwrap();
+        assert_eq!((c.sub.as_str(), c.sid.as_str()), ("7", "s1"));
+    }
+
+    #[test]
+    fn rejects_expired_tampered_foreign_and_alg_none() {
+        let k = keys();
+        assert!(
+            k.verify(&k.issue(7, "s", now() - 2000).unwrap()).is_none(),
+            "expired"
+        );
+        let t = k.issue(7, "s", now()).unwrap();
+        let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
+        let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+        parts[1] = URL_SAFE_NO_PAD.encode(payload.replace("\"sub\":\"7\"", "\"sub\":\"1\""));
+        assert!(k.verify(&parts.join(".")).is_none(), "tampered");
+        let other = JwtKeys::new(b"another-secret-another-secret-xx", 900);
+        assert!(
+            k.verify(&other.issue(7, "s", now()).unwrap()).is_none(),
+            "foreign key"
+        );
+        let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        assert!(
+            k.verify(&format!("{none_header}.{}.", parts[1])).is_none(),
+            "alg none"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Typed settings. Every value comes from a command-line flag or its `FIELDWORK_*` / `DATABASE_URL`
+//! environment variable (see README); tests build `Settings` in code. `validate()` fails fast at start-up.
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// Whether the process runs for development/demo or in production (stricter checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Environment {
+    /// Development and demo: a missing JWT secret is generated (and said so).
+    Dev,
+    /// Production: a JWT secret of at least 32 bytes is required.
+    Production,
+}
+
+/// Settings of the HTTP server and its database.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "FIELDWORK_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// `sqlite://PATH` (embedded default) or `postgres://…`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/fieldwork.db"
+    )]
+    pub database_url: String,
+    /// Maximum connections in the read pool (SQLite writes always use one dedicated connection).
+    #[arg(long, env = "FIELDWORK_DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+    /// Seconds to wait for a pooled connection before answering 503.
+    #[arg(long, env = "FIELDWORK_DB_TIMEOUT_SECS", default_value_t = 5)]
+    pub db_timeout_secs: u64,
+    /// HMAC key for access tokens; at least 32 bytes. Generated per process in dev when absent.
+    #[arg(long, env = "FIELDWORK_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Access-token lifetime in seconds (at most 900).
+    #[arg(long, env = "FIELDWORK_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    /// Refresh-token (session) lifetime in days.
+    #[arg(long, env = "FIELDWORK_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
+    pub refresh_token_ttl_days: u64,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "FIELDWORK_MAX_BODY_BYTES", default_value_t = 65_536)]
+    pub max_body_bytes: usize,
+    /// HTTP worker threads (0 = one per core).
+    #[arg(long, env = "FIELDWORK_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+    /// `dev` or `production`.
+    #[arg(long, env = "FIELDWORK_ENV", value_enum, default_value = "dev")]
+    pub environment: Environment,
+    /// Log as JSON lines (production log shippers).
+    #[arg(long, env = "FIELDWORK_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+    /// Seconds between scheduler and push-dispatcher passes (0: no background jobs).
+    #[arg(long, env = "FIELDWORK_TICK_SECS", default_value_t = 60)]
+    pub tick_secs: u64,
+    /// Path of a Firebase service-account key (JSON). Unset: pushes are only logged (the log gateway).
+    #[arg(long, env = "FIELDWORK_FCM_SERVICE_ACCOUNT_KEY")]
+    pub fcm_service_account_key: Option<std::path::PathBuf>,
+    /// Firebase project id (default: the key file's `project_id`).
+    #[arg(long, env = "FIELDWORK_FCM_PROJECT_ID")]
+    pub fcm_project_id: Option<String>,
+    /// Base URL of the FCM HTTP v1 API.
+    #[arg(
+        long,
+        env = "FIELDWORK_FCM_BASE_URL",
+        default_value = "https://fcm.googleapis.com"
+    )]
+    pub fcm_base_url: String,
+}
+
+impl Settings {
+    /// Settings for tests and tools: loopback on a random port, the given database, a fixed secret.
+    pub fn for_tests(database_url: &str) -> Self {
+        Self {
+            bind: "127.0.0.1:0".into(),
+            database_url: database_url.into(),
+            db_pool_size: 4,
+            db_timeout_secs: 2,
+            jwt_secret: Some("test-secret-test-secret-test-secret!".into()),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_days: 30,
+            max_body_bytes: 65_536,
+            workers: 2,
+            environment: Environment::Dev,
+            log_json: false,
+            tick_secs: 0,
+            fcm_service_account_key: None,
+            fcm_project_id: None,
+            fcm_base_url: "https://fcm.googleapis.com".into(),
+        }
+    }
+
+    /// Checks values that would make the server unsafe or useless.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        crate::db::DbTarget::parse(&self.database_url).map_err(anyhow::Error::msg)?;
+        if self.access_token_ttl_secs == 0 || self.access_token_ttl_secs > 900 {
+            anyhow::bail!("FIELDWORK_ACCESS_TOKEN_TTL_SECS must be 1..=900");
+        }
+        if self.refresh_token_ttl_days == 0 || self.refresh_token_ttl_days > 365 {
+            anyhow::bail!("FIELDWORK_REFRESH_TOKEN_TTL_DAYS must be 1..=365");
+        }
+        if self.max_body_bytes < 1024 {
+            anyhow::bail!("FIELDWORK_MAX_BODY_BYTES must be at least 1024");
+        }
+        match (&self.jwt_secret, self.environment) {
+            (Some(s), _) if s.len() < 32 => {
+                anyhow::bail!("FIELDWORK_JWT_SECRET must be at least 32 bytes")
+            }
+            (None, Environment::Production) => {
+                anyhow::bail!("FIELDWORK_JWT_SECRET is required in production")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Pool checkout timeout.
+    pub fn db_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_timeout_secs.max(1))
+    }
+}

@@ -1,0 +1,58 @@
+//! The change sequence behind delta sync, and tombstones for what leaves someone's view.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::{sync_counter, tombstones};
+
+/// Takes the next change sequence number. Call once per write transaction and stamp every row it touches:
+/// the counter row stays locked until commit, so sequence order is commit order.
+pub fn bump(conn: &mut DbConn) -> QueryResult<i64> {
+    diesel::update(sync_counter::table.find(1))
+        .set(sync_counter::value.eq(sync_counter::value + 1))
+        .returning(sync_counter::value)
+        .get_result(conn)
+}
+
+/// The latest sequence number (the token of a caller who has everything).
+pub fn current(conn: &mut DbConn) -> QueryResult<i64> {
+    sync_counter::table
+        .find(1)
+        .select(sync_counter::value)
+        .first(conn)
+}
+
+/// Who could see an object before it left their view.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Audience {
+    /// The responsible manager until now.
+    pub manager_id: Option<i64>,
+    /// The customer team until now.
+    pub team_id: Option<i64>,
+    /// The manager's org until now (for leaders above it).
+    pub org_id: Option<i64>,
+}
+
+/// Records that `entity` `id` left the view of `audience` (archived, deleted or moved) at `seq`.
+pub fn tombstone(
+    conn: &mut DbConn,
+    seq: i64,
+    entity: &str,
+    id: i64,
+    audience: Audience,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(tombstones::table)
+        .values((
+            tombstones::seq.eq(seq),
+            tombstones::entity.eq(entity),
+            tombstones::entity_id.eq(id),
+            tombstones::manager_id.eq(audience.manager_id),
+            tombstones::team_id.eq(audience.team_id),
+            tombstones::org_id.eq(audience.org_id),
+            tombstones::at.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -1,0 +1,282 @@
+//! The caller's side of notifications and reminders: the inbox (only what is delivered by now), read
+//! marks, the reminders list by fire date, done and snooze, and the reads behind `/me/today` (open visit,
+//! birthdays of the caller's customers). Writing notifications is `repo::notifications::notify`'s job.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::{customers, notifications, reminders, visits};
+
+/// An inbox row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = notifications)]
+pub struct Notification {
+    pub id: i64,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub link_type: Option<String>,
+    pub link_id: Option<i64>,
+    pub deliver_at: NaiveDateTime,
+    pub read_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+/// The user's delivered notifications, newest first: ids below `before`, unread only if asked, at most
+/// `limit`.
+pub fn list(
+    conn: &mut DbConn,
+    user_id: i64,
+    now: NaiveDateTime,
+    unread_only: bool,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Notification>> {
+    let mut q = notifications::table
+        .filter(notifications::user_id.eq(user_id))
+        .filter(notifications::deliver_at.le(now))
+        .select(Notification::as_select())
+        .order(notifications::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if unread_only {
+        q = q.filter(notifications::read_at.is_null());
+    }
+    if let Some(b) = before {
+        q = q.filter(notifications::id.lt(b));
+    }
+    q.load(conn)
+}
+
+/// One delivered notification of the user.
+pub fn find(
+    conn: &mut DbConn,
+    user_id: i64,
+    id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Notification>> {
+    notifications::table
+        .filter(notifications::id.eq(id))
+        .filter(notifications::user_id.eq(user_id))
+        .filter(notifications::deliver_at.le(now))
+        .select(Notification::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Marks one notification read (the first read time is kept).
+pub fn mark_read(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        notifications::table
+            .filter(notifications::id.eq(id))
+            .filter(notifications::read_at.is_null()),
+    )
+    .set(notifications::read_at.eq(now))
+    .execute(conn)
+}
+
+/// Marks every delivered unread notification of the user read; returns how many.
+pub fn read_all(conn: &mut DbConn, user_id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        notifications::table
+            .filter(notifications::user_id.eq(user_id))
+            .filter(notifications::read_at.is_null())
+            .filter(notifications::deliver_at.le(now)),
+    )
+    .set(notifications::read_at.eq(now))
+    .execute(conn)
+}
+
+/// Delivered unread notifications of the user.
+pub fn unread_count(conn: &mut DbConn, user_id: i64, now: NaiveDateTime) -> QueryResult<i64> {
+    notifications::table
+        .filter(notifications::user_id.eq(user_id))
+        .filter(notifications::read_at.is_null())
+        .filter(notifications::deliver_at.le(now))
+        .count()
+        .get_result(conn)
+}
+
+/// A reminder of the user, with its customer's name while the customer is not archived.
+#[derive(Debug, Clone, Queryable)]
+pub struct ReminderRow {
+    pub id: i64,
+    pub kind: String,
+    pub subject_type: String,
+    pub subject_id: i64,
+    pub occasion_date: NaiveDate,
+    pub lead_days: i32,
+    pub fire_date: NaiveDate,
+    pub customer_id: Option<i64>,
+    pub status: String,
+    pub due_at: NaiveDateTime,
+    pub snoozed_until: Option<NaiveDateTime>,
+    pub notified_at: Option<NaiveDateTime>,
+    pub done_at: Option<NaiveDateTime>,
+    pub customer_name: Option<String>,
+}
+
+macro_rules! reminder_query {
+    ($user:expr) => {
+        reminders::table
+            .left_join(
+                customers::table.on(reminders::customer_id
+                    .eq(customers::id.nullable())
+                    .and(customers::archived_at.is_null())),
+            )
+            .filter(reminders::user_id.eq($user))
+            .select((
+                reminders::id,
+                reminders::kind,
+                reminders::subject_type,
+                reminders::subject_id,
+                reminders::occasion_date,
+                reminders::lead_days,
+                reminders::fire_date,
+                reminders::customer_id,
+                reminders::status,
+                reminders::due_at,
+                reminders::snoozed_until,
+                reminders::notified_at,
+                reminders::done_at,
+                customers::name.nullable(),
+            ))
+    };
+}
+
+/// Most reminders one list returns.
+pub const MAX_REMINDERS: i64 = 500;
+
+/// The user's reminders firing from `from` to `to` (inclusive), cancelled ones left out, by fire date.
+pub fn list_reminders(
+    conn: &mut DbConn,
+    user_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryResult<Vec<ReminderRow>> {
+    reminder_query!(user_id)
+        .filter(reminders::fire_date.between(from, to))
+        .filter(reminders::status.ne("cancelled"))
+        .order((
+            reminders::fire_date.asc(),
+            reminders::due_at.asc(),
+            reminders::id.asc(),
+        ))
+        .limit(MAX_REMINDERS)
+        .load(conn)
+}
+
+/// What is open on the user's "today": pending reminders firing by `today`, and snoozed ones whose snooze
+/// is over; oldest first.
+pub fn open_reminders(
+    conn: &mut DbConn,
+    user_id: i64,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<ReminderRow>> {
+    reminder_query!(user_id)
+        .filter(
+            reminders::status
+                .eq("pending")
+                .and(reminders::fire_date.le(today))
+                .or(reminders::status
+                    .eq("snoozed")
+                    .and(reminders::due_at.le(now))),
+        )
+        .order((reminders::fire_date.asc(), reminders::id.asc()))
+        .limit(MAX_REMINDERS)
+        .load(conn)
+}
+
+/// One reminder of the user.
+pub fn find_reminder(conn: &mut DbConn, user_id: i64, id: i64) -> QueryResult<Option<ReminderRow>> {
+    reminder_query!(user_id)
+        .filter(reminders::id.eq(id))
+        .first(conn)
+        .optional()
+}
+
+/// Marks a reminder done.
+pub fn reminder_done(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(reminders::table.find(id))
+        .set((
+            reminders::status.eq("done"),
+            reminders::done_at.eq(now),
+            reminders::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Snoozes a reminder until `until`: it becomes due again then and is notified anew.
+pub fn reminder_snooze(
+    conn: &mut DbConn,
+    id: i64,
+    until: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(reminders::table.find(id))
+        .set((
+            reminders::status.eq("snoozed"),
+            reminders::snoozed_until.eq(until),
+            reminders::due_at.eq(until),
+            reminders::notified_at.eq(None::<NaiveDateTime>),
+            reminders::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// The user's open visit: (id, customer id, checked in at).
+pub fn open_visit(
+    conn: &mut DbConn,
+    user_id: i64,
+) -> QueryResult<Option<(i64, i64, NaiveDateTime)>> {
+    visits::table
+        .filter(visits::manager_id.eq(user_id))
+        .filter(visits::checked_out_at.is_null())
+        .order(visits::id.desc())
+        .select((visits::id, visits::customer_id, visits::checked_in_at))
+        .first(conn)
+        .optional()
+}
+
+/// A customer's birthday data.
+#[derive(Debug, Clone, Queryable)]
+pub struct BirthdayRow {
+    pub id: i64,
+    pub name: String,
+    pub birthday_md: Option<String>,
+    pub lunar_month: Option<i32>,
+    pub lunar_day: Option<i32>,
+    pub lunar_leap: bool,
+}
+
+/// The user's own (responsible, not archived) customers whose birthday may fall on one of the given
+/// solar `MM-DD` keys or in one of the given lunar months; the caller matches exact days.
+pub fn birthday_candidates(
+    conn: &mut DbConn,
+    user_id: i64,
+    solar_keys: &[String],
+    lunar_months: &[i32],
+) -> QueryResult<Vec<BirthdayRow>> {
+    customers::table
+        .filter(customers::manager_id.eq(user_id))
+        .filter(customers::archived_at.is_null())
+        .filter(
+            customers::lunar_month
+                .is_null()
+                .and(customers::birthday_md.eq_any(solar_keys))
+                .or(customers::lunar_month.eq_any(lunar_months)),
+        )
+        .order(customers::id.asc())
+        .limit(1000)
+        .select((
+            customers::id,
+            customers::name,
+            customers::birthday_md,
+            customers::lunar_month,
+            customers::lunar_day,
+            customers::lunar_leap,
+        ))
+        .load(conn)
+}

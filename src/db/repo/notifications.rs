@@ -1,0 +1,155 @@
+//! Writing the inbox and the push outbox: one `notify` for events (task assigned, important change…) and
+//! for due reminders alike.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::{devices, notifications, preferences, push_outbox};
+use crate::domain::reminders::{Kind, Lang, Quiet, deliver_at, texts};
+
+/// A notification to write.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// Recipient.
+    pub user_id: i64,
+    /// What it is about.
+    pub kind: Kind,
+    /// Days before the occasion (for the text; 0 for events).
+    pub lead: i32,
+    /// Deep link for the app: (type, id).
+    pub link: Option<(&'static str, i64)>,
+    /// The reminder it comes from.
+    pub reminder_id: Option<i64>,
+    /// Unique key: a second `notify` with the same key writes nothing (e.g. `r:<reminder id>`).
+    pub dedupe_key: Option<String>,
+    /// Planned time (UTC); deferred out of the user's quiet hours unless the kind is urgent.
+    pub at: NaiveDateTime,
+    /// Whether to push it (false: inbox only, e.g. reminders bundled into the morning digest).
+    pub push: bool,
+}
+
+/// Language and quiet hours of these users (defaults where they set none).
+pub fn delivery_prefs(
+    conn: &mut DbConn,
+    user_ids: &[i64],
+) -> QueryResult<HashMap<i64, (Lang, Quiet)>> {
+    let rows: Vec<(i64, String, i32, i32)> = preferences::table
+        .filter(preferences::user_id.eq_any(user_ids))
+        .select((
+            preferences::user_id,
+            preferences::language,
+            preferences::quiet_start,
+            preferences::quiet_end,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(u, lang, s, e)| {
+            let quiet = Quiet {
+                start: u32::try_from(s).unwrap_or(0),
+                end: u32::try_from(e).unwrap_or(0),
+            };
+            (u, (Lang::parse(&lang), quiet))
+        })
+        .collect())
+}
+
+/// How long a push stays relevant (its TTL and the outbox expiry): urgent events a day, date reminders
+/// until the end of the occasion, roughly.
+pub fn relevance(kind: Kind) -> Duration {
+    if kind.urgent() {
+        Duration::hours(24)
+    } else {
+        Duration::hours(16)
+    }
+}
+
+/// Writes inbox rows and, for `push` ones, an outbox row per enabled device of the recipient. Rows whose
+/// `dedupe_key` exists already are skipped. Returns how many notifications were written.
+pub fn notify(conn: &mut DbConn, planned: &[Planned], now: NaiveDateTime) -> QueryResult<usize> {
+    if planned.is_empty() {
+        return Ok(0);
+    }
+    let mut users: Vec<i64> = planned.iter().map(|p| p.user_id).collect();
+    users.sort_unstable();
+    users.dedup();
+    let prefs = delivery_prefs(conn, &users)?;
+    let mut written = 0;
+    let mut pushed: Vec<(i64, i64, NaiveDateTime)> = Vec::new();
+    for p in planned {
+        if let Some(key) = &p.dedupe_key {
+            let exists: bool = diesel::select(diesel::dsl::exists(
+                notifications::table.filter(notifications::dedupe_key.eq(key)),
+            ))
+            .get_result(conn)?;
+            if exists {
+                continue;
+            }
+        }
+        let (lang, quiet) = prefs.get(&p.user_id).copied().unwrap_or_default();
+        let (title, body) = texts(p.kind, p.lead, lang);
+        let at = deliver_at(p.at.and_utc(), quiet, p.kind.urgent()).naive_utc();
+        let id: i64 = diesel::insert_into(notifications::table)
+            .values((
+                notifications::user_id.eq(p.user_id),
+                notifications::kind.eq(p.kind.as_str()),
+                notifications::title.eq(title),
+                notifications::body.eq(body),
+                notifications::link_type.eq(p.link.map(|l| l.0)),
+                notifications::link_id.eq(p.link.map(|l| l.1)),
+                notifications::urgent.eq(p.kind.urgent()),
+                notifications::reminder_id.eq(p.reminder_id),
+                notifications::dedupe_key.eq(&p.dedupe_key),
+                notifications::deliver_at.eq(at),
+                notifications::expires_at.eq(at + relevance(p.kind)),
+                notifications::created_at.eq(now),
+            ))
+            .returning(notifications::id)
+            .get_result(conn)?;
+        written += 1;
+        if p.push {
+            pushed.push((id, p.user_id, at));
+        }
+    }
+    if pushed.is_empty() {
+        return Ok(written);
+    }
+    let mut push_users: Vec<i64> = pushed.iter().map(|p| p.1).collect();
+    push_users.sort_unstable();
+    push_users.dedup();
+    let devs: Vec<(i64, i64)> = devices::table
+        .filter(devices::user_id.eq_any(&push_users))
+        .filter(devices::disabled_at.is_null())
+        .select((devices::id, devices::user_id))
+        .load(conn)?;
+    let rows: Vec<_> = pushed
+        .iter()
+        .flat_map(|(n, u, at)| {
+            devs.iter().filter(move |d| d.1 == *u).map(move |d| {
+                (
+                    push_outbox::notification_id.eq(*n),
+                    push_outbox::device_id.eq(d.0),
+                    push_outbox::status.eq("pending"),
+                    push_outbox::attempts.eq(0),
+                    push_outbox::next_attempt_at.eq(*at),
+                    push_outbox::created_at.eq(now),
+                )
+            })
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        let q = diesel::insert_into(push_outbox::table).values(chunk);
+        crate::per_backend!(&mut *conn, |c| q.execute(c))?;
+    }
+    Ok(written)
+}
+
+/// Replaces the body of the notification with this dedupe key (the digest's counts).
+pub fn set_body(conn: &mut DbConn, dedupe_key: &str, body: &str) -> QueryResult<usize> {
+    diesel::update(notifications::table.filter(notifications::dedupe_key.eq(dedupe_key)))
+        .set(notifications::body.eq(body))
+        .execute(conn)
+}

@@ -1,0 +1,65 @@
+//! The customer archive (客户档案): an append-only list of what happened to a customer, newest first.
+//! Every resource that touches a customer (visit, report, note, opportunity, holding, transfer) adds a line.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::customer_events;
+
+/// One archive line.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = customer_events)]
+pub struct Event {
+    pub id: i64,
+    pub customer_id: i64,
+    pub kind: String,
+    pub ref_id: Option<i64>,
+    pub summary: String,
+    pub actor_id: Option<i64>,
+    pub at: NaiveDateTime,
+}
+
+/// Appends a line. `kind` is e.g. `visit`, `visit_report`, `note`, `opportunity`, `opportunity_stage`,
+/// `holding`, `transfer`, `customer`; `ref_id` the id of that record. Keep `summary` free of phone and ID
+/// numbers.
+pub fn record(
+    conn: &mut DbConn,
+    customer_id: i64,
+    kind: &str,
+    ref_id: Option<i64>,
+    summary: &str,
+    actor_id: Option<i64>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(customer_events::table)
+        .values((
+            customer_events::customer_id.eq(customer_id),
+            customer_events::kind.eq(kind),
+            customer_events::ref_id.eq(ref_id),
+            customer_events::summary.eq(summary),
+            customer_events::actor_id.eq(actor_id),
+            customer_events::at.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// A page of a customer's archive, newest first, before the event id `before`.
+pub fn list(
+    conn: &mut DbConn,
+    customer_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Event>> {
+    let mut q = customer_events::table
+        .filter(customer_events::customer_id.eq(customer_id))
+        .into_boxed();
+    if let Some(b) = before {
+        q = q.filter(customer_events::id.lt(b));
+    }
+    q.order(customer_events::id.desc())
+        .limit(limit)
+        .select(Event::as_select())
+        .load(conn)
+}

@@ -1,0 +1,166 @@
+//! Users, read through the caller's scope (with their org, for paths and names).
+
+use diesel::prelude::*;
+
+use crate::auth::caller::{Reach, Scope};
+use crate::db::DbConn;
+use crate::db::models::{NewUser, Org, User, UserChanges};
+use crate::db::schema::{orgs, users};
+use crate::error::{AppError, ErrorCode, ResultExt};
+
+type Boxed<'a> = diesel::dsl::IntoBoxed<
+    'a,
+    diesel::dsl::InnerJoin<users::table, orgs::table>,
+    crate::db::MultiBackend,
+>;
+
+fn scoped<'a>(scope: &Scope) -> Boxed<'a> {
+    let q = users::table.inner_join(orgs::table).into_boxed();
+    match scope.reach {
+        Reach::Subtree => q.filter(orgs::path.like(scope.subtree_pattern())),
+        Reach::Own => q.filter(users::id.eq(scope.user_id)),
+    }
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower(text)`: the same on both backends, so searches match case-insensitively everywhere.
+    fn lower(s: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Filters for the user list.
+#[derive(Debug, Default, Clone)]
+pub struct UserFilter {
+    /// Only users of this org (not below it).
+    pub org_id: Option<i64>,
+    /// Only this role.
+    pub role: Option<String>,
+    /// Only active or inactive users.
+    pub active: Option<bool>,
+    /// Name or employee-number prefix.
+    pub q: Option<String>,
+}
+
+/// One user in scope with their org.
+pub fn find(conn: &mut DbConn, scope: &Scope, id: i64) -> QueryResult<Option<(User, Org)>> {
+    scoped(scope)
+        .filter(users::id.eq(id))
+        .select((User::as_select(), Org::as_select()))
+        .first(conn)
+        .optional()
+}
+
+/// The orgs on the materialized `path` of an org (the head office down to that org itself), in no particular
+/// order: the orgs whose own path is a prefix of it. One statement of fixed shape, so it is prepared once
+/// (an `IN` list of ids is prepared again on every call on SQLite).
+pub fn org_chain(conn: &mut DbConn, path: &str) -> QueryResult<Vec<Org>> {
+    use diesel::IntoSql;
+    use diesel::sql_types::Text;
+    orgs::table
+        .filter(
+            path.to_owned()
+                .into_sql::<Text>()
+                .like(orgs::path.concat("%")),
+        )
+        .select(Org::as_select())
+        .load(conn)
+}
+
+/// Users in scope after `after`, by id, at most `limit`.
+pub fn list(
+    conn: &mut DbConn,
+    scope: &Scope,
+    f: &UserFilter,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<(User, Org)>> {
+    let mut q = scoped(scope);
+    if let Some(o) = f.org_id {
+        q = q.filter(users::org_id.eq(o));
+    }
+    if let Some(r) = &f.role {
+        q = q.filter(users::role.eq(r.clone()));
+    }
+    if let Some(a) = f.active {
+        q = q.filter(users::active.eq(a));
+    }
+    if let Some(text) = &f.q {
+        let pat = crate::db::repo::prefix_pattern(&text.to_lowercase());
+        q = q.filter(
+            lower(users::name)
+                .like(pat.clone())
+                .escape('\\')
+                .or(lower(users::employee_no).like(pat).escape('\\')),
+        );
+    }
+    if let Some(a) = after {
+        q = q.filter(users::id.gt(a));
+    }
+    q.order(users::id.asc())
+        .limit(limit)
+        .select((User::as_select(), Org::as_select()))
+        .load(conn)
+}
+
+/// A user and their org by id, unscoped: for authentication only, where a live session is the proof.
+pub fn find_for_session(conn: &mut DbConn, id: i64) -> QueryResult<Option<(User, Org)>> {
+    users::table
+        .inner_join(orgs::table)
+        .filter(users::id.eq(id))
+        .select((User::as_select(), Org::as_select()))
+        .first(conn)
+        .optional()
+}
+
+/// The user with this employee number (login only: unscoped by nature).
+pub fn find_by_employee_no(conn: &mut DbConn, employee_no: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::employee_no.eq(employee_no))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Inserts a user; 409 `employee_no_taken` on a duplicate.
+pub fn insert(conn: &mut DbConn, new: &NewUser) -> Result<i64, AppError> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .returning(users::id)
+        .get_result(conn)
+        .on_unique_violation(ErrorCode::EmployeeNoTaken)
+}
+
+/// Inserts many users at once (demo data).
+pub fn insert_many(conn: &mut DbConn, new: &[NewUser]) -> QueryResult<usize> {
+    // Multi-row VALUES is dialect-specific, so the shared backend lacks it: run it per backend.
+    let q = diesel::insert_into(users::table).values(new);
+    crate::per_backend!(conn, |c| q.execute(c))
+}
+
+/// Applies changes to a user already checked to be in scope.
+pub fn update(conn: &mut DbConn, id: i64, changes: &UserChanges) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(changes)
+        .execute(conn)
+}
+
+/// Replaces a user's password hash.
+pub fn set_password(
+    conn: &mut DbConn,
+    id: i64,
+    hash: &str,
+    must_change: bool,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(hash),
+            users::must_change_password.eq(must_change),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Whether any user exists.
+pub fn any(conn: &mut DbConn) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(users::table.select(users::id))).get_result(conn)
+}

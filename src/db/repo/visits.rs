@@ -1,0 +1,352 @@
+//! Visits, their reports and report amendments. Visibility is `scope`'s: a manager sees their own visits and
+//! visits of customers they see; leaders and admins see visits whose manager is in their subtree.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::scope::{self, Filter};
+use crate::auth::caller::{Reach, Scope};
+use crate::db::DbConn;
+use crate::db::schema::{customers, users, visit_report_amendments, visit_reports, visits};
+
+/// A visit row. Coordinates are WGS-84 (converted on input); `datum` says what the phone sent.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = visits)]
+pub struct Visit {
+    pub id: i64,
+    pub customer_id: i64,
+    pub manager_id: i64,
+    pub purpose: String,
+    pub phone_time: NaiveDateTime,
+    pub checked_in_at: NaiveDateTime,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub accuracy_m: f64,
+    pub datum: String,
+    pub distance_m: Option<f64>,
+    pub flags: String,
+    pub checked_out_at: Option<NaiveDateTime>,
+    pub duration_secs: Option<i64>,
+    pub seq: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new check-in.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = visits)]
+pub struct NewVisit {
+    pub customer_id: i64,
+    pub manager_id: i64,
+    pub purpose: String,
+    pub phone_time: NaiveDateTime,
+    pub checked_in_at: NaiveDateTime,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub accuracy_m: f64,
+    pub datum: String,
+    pub distance_m: Option<f64>,
+    pub flags: String,
+    pub seq: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A visit report (one per visit).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = visit_reports, treat_none_as_null = true)]
+pub struct Report {
+    pub visit_id: i64,
+    pub author_id: i64,
+    pub persons_met: String,
+    pub summary: String,
+    pub needs: Option<String>,
+    pub outcome: Option<String>,
+    pub next_visit_date: Option<NaiveDate>,
+    pub important_change: bool,
+    pub important_change_text: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// An amendment to a report (append-only).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = visit_report_amendments)]
+pub struct Amendment {
+    pub id: i64,
+    pub visit_id: i64,
+    pub author_id: i64,
+    pub text: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Filters of the visit list (all optional, combined with AND, always within the caller's scope).
+#[derive(Debug, Clone, Default)]
+pub struct VisitFilter {
+    /// Only this manager's visits.
+    pub manager_id: Option<i64>,
+    /// Only visits to this customer.
+    pub customer_id: Option<i64>,
+    /// Only visits whose manager is in the org subtree at this path.
+    pub org_path: Option<String>,
+    /// Checked in at or after (stored UTC).
+    pub from: Option<NaiveDateTime>,
+    /// Checked in before (stored UTC).
+    pub to: Option<NaiveDateTime>,
+    /// Only flagged (`true`) or unflagged (`false`) check-ins.
+    pub flagged: Option<bool>,
+}
+
+/// Visits `scope` may see, resolved for one list query. A manager's customers are loaded as ids first:
+/// the customer scope is a boxed filter, and the two-backend connection cannot nest a boxed filter in a
+/// subquery.
+pub fn scoped(conn: &mut DbConn, scope: &Scope) -> QueryResult<Filter<visits::table>> {
+    Ok(match scope.reach {
+        Reach::Subtree => {
+            Box::new(visits::manager_id.eq_any(scope::users_in_subtree(&scope.org_path)))
+        }
+        Reach::Own => {
+            let seen: Vec<i64> = customers::table
+                .filter(scope::customers(scope))
+                .select(customers::id)
+                .load(conn)?;
+            Box::new(
+                visits::manager_id
+                    .eq(scope.user_id)
+                    .or(visits::customer_id.eq_any(seen)),
+            )
+        }
+    })
+}
+
+/// One visit in scope: the caller's own, one of a customer they see (managers), or one whose manager is in
+/// their subtree (leaders, admins).
+pub fn find(conn: &mut DbConn, scope: &Scope, id: i64) -> QueryResult<Option<Visit>> {
+    let Some(v) = get(conn, id)? else {
+        return Ok(None);
+    };
+    let visible = match scope.reach {
+        Reach::Subtree => scope::sees_manager(conn, scope, v.manager_id)?,
+        Reach::Own => {
+            v.manager_id == scope.user_id
+                || scope::find_customer(conn, scope, v.customer_id)?.is_some()
+        }
+    };
+    Ok(visible.then_some(v))
+}
+
+/// One visit by id, unscoped (only after a scope check, or for the caller's own new row).
+fn get(conn: &mut DbConn, id: i64) -> QueryResult<Option<Visit>> {
+    visits::table
+        .find(id)
+        .select(Visit::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The id of the manager's open visit (checked in, not out), if any.
+pub fn open_of(conn: &mut DbConn, manager_id: i64) -> QueryResult<Option<i64>> {
+    visits::table
+        .filter(visits::manager_id.eq(manager_id))
+        .filter(visits::checked_out_at.is_null())
+        .select(visits::id)
+        .first(conn)
+        .optional()
+}
+
+/// The manager's latest check-in: where (WGS-84) and when (server time).
+pub fn previous_of(
+    conn: &mut DbConn,
+    manager_id: i64,
+) -> QueryResult<Option<(f64, f64, NaiveDateTime)>> {
+    visits::table
+        .filter(visits::manager_id.eq(manager_id))
+        .order((visits::checked_in_at.desc(), visits::id.desc()))
+        .select((visits::latitude, visits::longitude, visits::checked_in_at))
+        .first(conn)
+        .optional()
+}
+
+/// Inserts a check-in; returns the stored row.
+pub fn insert(conn: &mut DbConn, new: &NewVisit) -> QueryResult<Visit> {
+    let id: i64 = diesel::insert_into(visits::table)
+        .values(new)
+        .returning(visits::id)
+        .get_result(conn)?;
+    get(conn, id)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// Serialises the visit writes of one manager until the transaction ends, so that two concurrent
+/// check-ins cannot both find no open visit (and two check-outs cannot both close one). Visit writes take
+/// the change sequence number last, so the counter row no longer serialises them. PostgreSQL only: SQLite
+/// has a single writer connection, whose transactions never overlap.
+pub fn lock_manager(conn: &mut DbConn, manager_id: i64) -> QueryResult<()> {
+    match conn {
+        DbConn::Pg(c) => {
+            // Two-key form: the first key names this lock class ('visi'), the second the manager.
+            diesel::sql_query("SELECT pg_advisory_xact_lock(1986622313, ($1 % 2147483647)::int)")
+                .bind::<diesel::sql_types::BigInt, _>(manager_id)
+                .execute(c)
+                .map(|_| ())
+        }
+        DbConn::Sqlite(_) => Ok(()),
+    }
+}
+
+/// Closes a visit at `at` with its duration, stamping `seq`.
+pub fn check_out(
+    conn: &mut DbConn,
+    id: i64,
+    at: NaiveDateTime,
+    duration_secs: i64,
+    seq: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(visits::table.find(id))
+        .set((
+            visits::checked_out_at.eq(at),
+            visits::duration_secs.eq(duration_secs),
+            visits::seq.eq(seq),
+            visits::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Stamps a visit as changed (its report or amendments were written) for delta sync.
+pub fn touch(conn: &mut DbConn, id: i64, seq: i64, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(visits::table.find(id))
+        .set((visits::seq.eq(seq), visits::updated_at.eq(now)))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// A page of visits in scope, newest (highest id) first, before the id `before`.
+pub fn list(
+    conn: &mut DbConn,
+    scope: &Scope,
+    f: &VisitFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Visit>> {
+    let mut q = visits::table.filter(scoped(conn, scope)?).into_boxed();
+    if let Some(m) = f.manager_id {
+        q = q.filter(visits::manager_id.eq(m));
+    }
+    if let Some(c) = f.customer_id {
+        q = q.filter(visits::customer_id.eq(c));
+    }
+    if let Some(path) = &f.org_path {
+        q = q.filter(visits::manager_id.eq_any(scope::users_in_subtree(path)));
+    }
+    if let Some(from) = f.from {
+        q = q.filter(visits::checked_in_at.ge(from));
+    }
+    if let Some(to) = f.to {
+        q = q.filter(visits::checked_in_at.lt(to));
+    }
+    match f.flagged {
+        Some(true) => q = q.filter(visits::flags.ne("")),
+        Some(false) => q = q.filter(visits::flags.eq("")),
+        None => {}
+    }
+    if let Some(b) = before {
+        q = q.filter(visits::id.lt(b));
+    }
+    q.order(visits::id.desc())
+        .limit(limit)
+        .select(Visit::as_select())
+        .load(conn)
+}
+
+/// Names of customers by id (for visit views; the caller already sees the visits).
+pub fn customer_names(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, String>> {
+    Ok(customers::table
+        .filter(customers::id.eq_any(ids))
+        .select((customers::id, customers::name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Names and employee numbers of users by id.
+pub fn people(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, (String, String)>> {
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::name, users::employee_no))
+        .load::<(i64, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, name, no)| (id, (name, no)))
+        .collect())
+}
+
+/// Which of these visits have a report.
+pub fn with_report(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashSet<i64>> {
+    Ok(visit_reports::table
+        .filter(visit_reports::visit_id.eq_any(ids))
+        .select(visit_reports::visit_id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// The report of a visit, if written.
+pub fn report(conn: &mut DbConn, visit_id: i64) -> QueryResult<Option<Report>> {
+    visit_reports::table
+        .find(visit_id)
+        .select(Report::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Writes the first version of a report.
+pub fn insert_report(conn: &mut DbConn, r: &Report) -> QueryResult<()> {
+    diesel::insert_into(visit_reports::table)
+        .values(r)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Replaces a report's content (author and first-written time are kept by the caller).
+pub fn replace_report(conn: &mut DbConn, r: &Report) -> QueryResult<()> {
+    diesel::update(visit_reports::table.find(r.visit_id))
+        .set(r)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The amendments of a visit's report, oldest first.
+pub fn amendments(conn: &mut DbConn, visit_id: i64) -> QueryResult<Vec<Amendment>> {
+    visit_report_amendments::table
+        .filter(visit_report_amendments::visit_id.eq(visit_id))
+        .order(visit_report_amendments::id.asc())
+        .select(Amendment::as_select())
+        .load(conn)
+}
+
+/// Appends an amendment; returns it.
+pub fn add_amendment(
+    conn: &mut DbConn,
+    visit_id: i64,
+    author_id: i64,
+    text: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Amendment> {
+    diesel::insert_into(visit_report_amendments::table)
+        .values((
+            visit_report_amendments::visit_id.eq(visit_id),
+            visit_report_amendments::author_id.eq(author_id),
+            visit_report_amendments::text.eq(text),
+            visit_report_amendments::created_at.eq(now),
+        ))
+        .returning(visit_report_amendments::id)
+        .get_result::<i64>(conn)
+        .and_then(|id| {
+            visit_report_amendments::table
+                .find(id)
+                .select(Amendment::as_select())
+                .first(conn)
+        })
+}

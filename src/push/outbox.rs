@@ -1,0 +1,310 @@
+//! The outbox dispatcher: lease due rows (a conditional update, so two dispatchers never take the same row
+//! and an expired lease returns a row to the queue), send them concurrently through the `PushGateway`,
+//! record sent / retry with backoff / dead, and disable devices whose token is dead.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration as ChronoDuration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use tokio::task::JoinSet;
+
+use super::{Platform, PushGateway, PushMessage, SendOutcome, retry_delay_random};
+use crate::db::schema::{devices, notifications, push_outbox};
+use crate::db::{Db, DbConn};
+use crate::error::AppError;
+
+/// Dispatcher settings.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// This dispatcher's name in `leased_by` (unique per process).
+    pub id: String,
+    /// How long a lease holds before another dispatcher may take the row again.
+    pub lease: ChronoDuration,
+    /// Attempts before a row is dead.
+    pub max_attempts: i32,
+    /// Rows leased per pass.
+    pub batch: i64,
+    /// Sends in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self {
+            id: format!("dispatcher-{}", uuid::Uuid::new_v4()),
+            lease: ChronoDuration::seconds(60),
+            max_attempts: 8,
+            batch: 500,
+            concurrency: 32,
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    /// Rows leased.
+    pub leased: usize,
+    /// Sent.
+    pub sent: usize,
+    /// Scheduled for another attempt.
+    pub retried: usize,
+    /// Given up (dead token, permanent failure, too many attempts, expired).
+    pub dead: usize,
+}
+
+/// A leased row with what its push needs.
+#[derive(Debug, Clone, Queryable)]
+struct Leased {
+    id: i64,
+    attempts: i32,
+    notification_id: i64,
+    kind: String,
+    title: String,
+    body: String,
+    link_type: Option<String>,
+    link_id: Option<i64>,
+    urgent: bool,
+    expires_at: Option<NaiveDateTime>,
+    device_id: i64,
+    token: String,
+    platform: String,
+}
+
+const OPEN: [&str; 2] = ["pending", "retry"];
+
+/// Leases up to `batch` due rows for `me` until `now + lease`; returns the ids taken.
+pub fn lease(
+    conn: &mut DbConn,
+    me: &str,
+    now: NaiveDateTime,
+    lease: ChronoDuration,
+    batch: i64,
+) -> QueryResult<Vec<i64>> {
+    let free = push_outbox::lease_until
+        .is_null()
+        .or(push_outbox::lease_until.lt(now));
+    let candidates: Vec<i64> = push_outbox::table
+        .filter(push_outbox::status.eq_any(OPEN))
+        .filter(push_outbox::next_attempt_at.le(now))
+        .filter(free)
+        .order((push_outbox::next_attempt_at.asc(), push_outbox::id.asc()))
+        .limit(batch)
+        .select(push_outbox::id)
+        .load(conn)?;
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    // The WHERE is checked again on the row as it is when updated: of two dispatchers racing for a row,
+    // only one takes it.
+    let free = push_outbox::lease_until
+        .is_null()
+        .or(push_outbox::lease_until.lt(now));
+    diesel::update(
+        push_outbox::table
+            .filter(push_outbox::id.eq_any(&candidates))
+            .filter(push_outbox::status.eq_any(OPEN))
+            .filter(free),
+    )
+    .set((
+        push_outbox::lease_until.eq(now + lease),
+        push_outbox::leased_by.eq(me),
+    ))
+    .returning(push_outbox::id)
+    .get_results(conn)
+}
+
+fn load(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Leased>> {
+    push_outbox::table
+        .inner_join(notifications::table)
+        .inner_join(devices::table)
+        .filter(push_outbox::id.eq_any(ids))
+        .select((
+            push_outbox::id,
+            push_outbox::attempts,
+            notifications::id,
+            notifications::kind,
+            notifications::title,
+            notifications::body,
+            notifications::link_type,
+            notifications::link_id,
+            notifications::urgent,
+            notifications::expires_at,
+            devices::id,
+            devices::token,
+            devices::platform,
+        ))
+        .load(conn)
+}
+
+fn message(row: &Leased, now: NaiveDateTime) -> PushMessage {
+    let mut data = BTreeMap::new();
+    data.insert(
+        "notification_id".to_owned(),
+        row.notification_id.to_string(),
+    );
+    data.insert("kind".to_owned(), row.kind.clone());
+    if let (Some(t), Some(id)) = (&row.link_type, row.link_id) {
+        data.insert("link_type".to_owned(), t.clone());
+        data.insert("link_id".to_owned(), id.to_string());
+    }
+    let ttl = row
+        .expires_at
+        .map_or(ChronoDuration::hours(16), |e| e - now)
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(60));
+    PushMessage {
+        device_token: row.token.clone(),
+        platform: Platform::parse(&row.platform).unwrap_or(Platform::Android),
+        title: row.title.clone(),
+        body: row.body.clone(),
+        data,
+        urgent: row.urgent,
+        ttl,
+        collapse_key: format!("n{}", row.notification_id),
+    }
+}
+
+/// Records one outcome, only while `me` still holds the lease.
+fn record(
+    conn: &mut DbConn,
+    me: &str,
+    row: &Leased,
+    outcome: &SendOutcome,
+    now: NaiveDateTime,
+    max_attempts: i32,
+    report: &mut DispatchReport,
+) -> QueryResult<()> {
+    let mine = push_outbox::table
+        .filter(push_outbox::id.eq(row.id))
+        .filter(push_outbox::leased_by.eq(me));
+    let attempts = row.attempts + 1;
+    let none = None::<NaiveDateTime>;
+    match outcome {
+        SendOutcome::Sent { message_id } => {
+            report.sent += 1;
+            diesel::update(mine)
+                .set((
+                    push_outbox::status.eq("sent"),
+                    push_outbox::attempts.eq(attempts),
+                    push_outbox::sent_at.eq(now),
+                    push_outbox::provider_message_id.eq(message_id),
+                    push_outbox::lease_until.eq(none),
+                ))
+                .execute(conn)?;
+        }
+        SendOutcome::Retry { after, reason } if attempts < max_attempts => {
+            report.retried += 1;
+            let wait = retry_delay_random(u32::try_from(attempts).unwrap_or(1), *after);
+            let next = now + ChronoDuration::from_std(wait).unwrap_or(ChronoDuration::hours(1));
+            diesel::update(mine)
+                .set((
+                    push_outbox::status.eq("retry"),
+                    push_outbox::attempts.eq(attempts),
+                    push_outbox::next_attempt_at.eq(next),
+                    push_outbox::last_error.eq(reason),
+                    push_outbox::lease_until.eq(none),
+                ))
+                .execute(conn)?;
+        }
+        SendOutcome::Retry { reason, .. }
+        | SendOutcome::Failed { reason }
+        | SendOutcome::DeadToken { reason } => {
+            report.dead += 1;
+            diesel::update(mine)
+                .set((
+                    push_outbox::status.eq("dead"),
+                    push_outbox::attempts.eq(attempts),
+                    push_outbox::last_error.eq(reason),
+                    push_outbox::lease_until.eq(none),
+                ))
+                .execute(conn)?;
+            if matches!(outcome, SendOutcome::DeadToken { .. }) {
+                diesel::update(devices::table.find(row.device_id))
+                    .set((
+                        devices::disabled_at.eq(now),
+                        devices::disabled_reason.eq("token rejected by the push service"),
+                        devices::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                // Nothing more goes to a dead token.
+                diesel::update(
+                    push_outbox::table
+                        .filter(push_outbox::device_id.eq(row.device_id))
+                        .filter(push_outbox::status.eq_any(OPEN)),
+                )
+                .set((
+                    push_outbox::status.eq("dead"),
+                    push_outbox::last_error.eq("device disabled"),
+                ))
+                .execute(conn)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One dispatcher pass at `now`: lease, send, record. A crash after leasing leaves the rows leased until the
+/// lease expires; the next pass after that sends them (once: the sent ones are marked).
+pub async fn dispatch_once(
+    db: &Db,
+    gateway: &Arc<dyn PushGateway>,
+    s: &DispatchSettings,
+    now: DateTime<Utc>,
+) -> Result<DispatchReport, AppError> {
+    let stamp = now.naive_utc();
+    let (me, lease_for, batch) = (s.id.clone(), s.lease, s.batch);
+    let rows = db
+        .write(move |c| {
+            let ids = lease(c, &me, stamp, lease_for, batch)?;
+            Ok(if ids.is_empty() {
+                Vec::new()
+            } else {
+                load(c, &ids)?
+            })
+        })
+        .await?;
+    let mut report = DispatchReport {
+        leased: rows.len(),
+        ..Default::default()
+    };
+    if rows.is_empty() {
+        return Ok(report);
+    }
+    let mut results: Vec<(Leased, SendOutcome)> = Vec::with_capacity(rows.len());
+    let mut pending = rows.into_iter();
+    let mut set = JoinSet::new();
+    loop {
+        while set.len() < s.concurrency.max(1) {
+            let Some(row) = pending.next() else { break };
+            if row.expires_at.is_some_and(|e| e <= stamp) {
+                let reason = "expired before it could be delivered".to_owned();
+                results.push((row, SendOutcome::Failed { reason }));
+                continue;
+            }
+            let gw = Arc::clone(gateway);
+            set.spawn(async move {
+                let msg = message(&row, stamp);
+                let outcome = gw.send(&msg).await;
+                (row, outcome)
+            });
+        }
+        match set.join_next().await {
+            Some(Ok(done)) => results.push(done),
+            Some(Err(e)) => tracing::error!(error = %e, "push send task failed"),
+            None => break,
+        }
+    }
+    let (me, max) = (s.id.clone(), s.max_attempts);
+    let done_at = stamp;
+    report = db
+        .write(move |c| {
+            for (row, outcome) in &results {
+                record(c, &me, row, outcome, done_at, max, &mut report)?;
+            }
+            Ok(report)
+        })
+        .await?;
+    Ok(report)
+}

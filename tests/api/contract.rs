@@ -1,0 +1,167 @@
+//! The OpenAPI document is the contract: the committed file must equal what the binary generates, the
+//! server must serve it, and every operation must document its errors and security.
+
+use serde_json::Value;
+
+use crate::backend_tests;
+use crate::helpers::TestApp;
+
+const COMMITTED: &str = include_str!("../../openapi/openapi.json");
+
+#[test]
+fn committed_openapi_matches_the_code() {
+    let generated = fieldwork::api::openapi().to_pretty_json().unwrap();
+    assert!(
+        generated.trim() == COMMITTED.trim(),
+        "openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json` and commit it"
+    );
+}
+
+/// Operations anyone may call without a token.
+const PUBLIC: [&str; 5] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/v1/auth/login",
+    "/api/v1/auth/refresh",
+];
+
+#[test]
+fn every_operation_documents_errors_and_security() {
+    let doc: Value = serde_json::from_str(COMMITTED).unwrap();
+    let mut ops = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: operationId"));
+            assert!(ops.insert(id.to_owned()), "duplicate operationId {id}");
+            assert!(op["summary"].is_string(), "{id}: summary");
+            let responses = op["responses"].as_object().unwrap();
+            for (status, r) in responses {
+                assert!(r["description"].is_string(), "{id} {status}: description");
+            }
+            if path.starts_with("/api/") {
+                assert!(
+                    responses.keys().any(|k| k.starts_with('4')) && responses.contains_key("5XX"),
+                    "{id}: 4XX and 5XX problem responses"
+                );
+            }
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            assert_eq!(secured, !PUBLIC.contains(&path.as_str()), "{id}: security");
+        }
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer");
+}
+
+async fn served_document_and_docs_ui(app: TestApp) {
+    let r = app
+        .client
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let served: Value = r.json().await.unwrap();
+    let committed: Value = serde_json::from_str(COMMITTED).unwrap();
+    assert_eq!(served, committed);
+    let r = app
+        .client
+        .get(format!("{}/docs/", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "Swagger UI page");
+    let r = app
+        .client
+        .get(format!("{}/docs/swagger-ui-bundle.js", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "vendored Swagger UI asset");
+}
+
+async fn migrations_go_up_down_up(app: TestApp) {
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || {
+        use diesel::RunQueryDsl;
+        let mut conn = db.get_sync().unwrap();
+        let reverted = fieldwork::db::revert_all_migrations(&mut conn).unwrap();
+        assert!(reverted >= 1);
+        assert!(
+            diesel::sql_query("SELECT id FROM users")
+                .execute(&mut *conn)
+                .is_err(),
+            "tables gone after down"
+        );
+        let applied = fieldwork::db::run_migrations(&mut conn).unwrap();
+        assert_eq!(applied, reverted);
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let c: Count = diesel::sql_query("SELECT COUNT(*) AS n FROM users")
+            .get_result(&mut *conn)
+            .unwrap();
+        assert_eq!(c.n, 0, "empty after up");
+        assert_eq!(
+            fieldwork::db::run_migrations(&mut conn).unwrap(),
+            0,
+            "nothing pending"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+/// Query structs read by the strict `ApiQuery` extractor must be documented as query parameters: a
+/// parameter `in: path` must name a `{segment}` of its path, and every segment must be documented.
+#[test]
+fn parameters_are_where_the_paths_say() {
+    let doc = serde_json::to_value(fieldwork::api::openapi()).unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            for p in &params {
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: `{name}` is documented as a path parameter"
+                    );
+                }
+            }
+            for seg in path.split('/').filter(|s| s.starts_with('{')) {
+                let name = seg.trim_matches(|c| c == '{' || c == '}');
+                assert!(
+                    params.iter().any(|p| p["in"] == "path" && p["name"] == name),
+                    "{method} {path}: path segment `{name}` undocumented"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn migration_trees_match() {
+    let names = |dir: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let sqlite = names("migrations/sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(
+        sqlite,
+        names("migrations/postgres"),
+        "both backends have the same migrations"
+    );
+}
+
+backend_tests!(served_document_and_docs_ui, migrations_go_up_down_up);

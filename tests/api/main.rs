@@ -1,0 +1,22 @@
+//! The one integration-test binary: every test starts the real server on a random port, on SQLite and
+//! (with `FIELDWORK_TEST_POSTGRES_URL`) on PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod contract;
+mod customers;
+mod errors;
+mod fake_fcm;
+
+mod health;
+mod inbox;
+mod opportunities_worklogs;
+mod orgs_users;
+mod push;
+mod reminders;
+mod sync;
+mod teams_transfers;
+mod visits;
