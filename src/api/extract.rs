@@ -95,9 +95,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             let msg = strip_position(&inner.to_string()).to_owned();
             // serde_json reports an enum given as a number or `null` (`{"kind": 1}`) as a syntax
             // error ("expected value"); when the body is well-formed JSON it is a wrong type at `path`.
-            if !inner.is_data()
-                && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
-            {
+            if !inner.is_data() && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
                 return Err(AppError::Validation(vec![FieldError::new(
                     if path.is_empty() || path == "." {
                         "body".to_owned()

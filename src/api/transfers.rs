@@ -27,14 +27,14 @@ use crate::db::DbConn;
 use crate::db::models::Customer;
 use crate::db::repo::audit::Entry;
 use crate::db::repo::changes::{self, Audience};
+use crate::db::repo::notifications::{self, Planned};
 use crate::db::repo::transfers::{self, NewTransfer, Person, Transfer, TransferFilter};
 use crate::db::repo::{audit, orgs, scope, timeline};
 use crate::domain::paging::finish_page;
+use crate::domain::reminders::Kind;
 use crate::domain::user::Role;
 use crate::domain::validate;
 use crate::error::{AppError, AppResult, ErrorCode, FieldErrors, ProblemBody};
-use crate::db::repo::notifications::{self, Planned};
-use crate::domain::reminders::Kind;
 use crate::startup::AppState;
 
 /// The code of the 409 answering a proposal for a customer that already has a pending transfer.

@@ -283,13 +283,13 @@ async fn run(cli: &Cli, url: &str) -> anyhow::Result<()> {
     let now = Utc::now().trunc_subsecs(0);
     {
         let mut conn = db.get_sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        if !fieldwork::demo::load(&mut *conn, now.naive_utc())
+        if !fieldwork::demo::load(&mut conn, now.naive_utc())
             .map_err(|e| anyhow::anyhow!("{e:?}"))?
         {
             bail!("the database is not empty");
         }
         let t = Instant::now();
-        generate(&mut *conn, d, now, cli.customers, cli.holdings)?;
+        generate(&mut conn, d, now, cli.customers, cli.holdings)?;
         println!(
             "generated {} customers and {} holdings on {backend} in {:.1} s (not part of the figures)",
             cli.customers,
@@ -313,7 +313,7 @@ async fn run(cli: &Cli, url: &str) -> anyhow::Result<()> {
     {
         let mut conn = db.get_sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let t = Instant::now();
-        outbox_rows(&mut *conn, d, now, cli.notifications)?;
+        outbox_rows(&mut conn, d, now, cli.notifications)?;
         println!(
             "queued {} notifications in {:.1} s (not part of the figures)",
             cli.notifications,

@@ -8,7 +8,8 @@ use crate::error::AppError;
 
 /// (first day, last day, name) of each 2026 public holiday, and (day, name) of each make-up working day:
 /// the 2026 arrangement as published by the State Council (国务院办公厅关于2026年部分节假日安排的通知).
-const HOLIDAYS_2026: [((u32, u32), (u32, u32), &str); 7] = [
+type MonthDay = (u32, u32);
+const HOLIDAYS_2026: [(MonthDay, MonthDay, &str); 7] = [
     ((1, 1), (1, 3), "元旦"),
     ((2, 15), (2, 23), "春节"),
     ((4, 4), (4, 6), "清明节"),
@@ -17,7 +18,7 @@ const HOLIDAYS_2026: [((u32, u32), (u32, u32), &str); 7] = [
     ((9, 25), (9, 27), "中秋节"),
     ((10, 1), (10, 7), "国庆节"),
 ];
-const WORKDAYS_2026: [((u32, u32), &str); 6] = [
+const WORKDAYS_2026: [(MonthDay, &str); 6] = [
     ((1, 4), "元旦调休上班"),
     ((2, 14), "春节调休上班"),
     ((2, 28), "春节调休上班"),

@@ -137,7 +137,9 @@ fn parameters_are_where_the_paths_say() {
             for seg in path.split('/').filter(|s| s.starts_with('{')) {
                 let name = seg.trim_matches(|c| c == '{' || c == '}');
                 assert!(
-                    params.iter().any(|p| p["in"] == "path" && p["name"] == name),
+                    params
+                        .iter()
+                        .any(|p| p["in"] == "path" && p["name"] == name),
                     "{method} {path}: path segment `{name}` undocumented"
                 );
             }

@@ -3,13 +3,13 @@
 //! The test server runs on the system clock, so notifications that are not urgent may be deferred by the
 //! default quiet hours: tests that need them in the inbox first turn quiet hours off (start = end).
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::Utc;
 use diesel::prelude::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{TestApp, seed_customer};
+use crate::helpers::TestApp;
 
 const DEVICES: &str = "/api/v1/me/devices";
 const PREFS: &str = "/api/v1/me/preferences";

@@ -165,11 +165,11 @@ pub fn counts(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, i64, i64)
         .load(conn)
 }
 
-/// The recipients of a notice: (user id, employee number, name, read at), by user id.
-pub fn reads(
-    conn: &mut DbConn,
-    id: i64,
-) -> QueryResult<Vec<(i64, String, String, Option<NaiveDateTime>)>> {
+/// A recipient of a notice: (user id, employee number, name, read at).
+pub type ReadRow = (i64, String, String, Option<NaiveDateTime>);
+
+/// The recipients of a notice, by user id.
+pub fn reads(conn: &mut DbConn, id: i64) -> QueryResult<Vec<ReadRow>> {
     notice_recipients::table
         .inner_join(users::table.on(users::id.eq(notice_recipients::user_id)))
         .filter(notice_recipients::notice_id.eq(id))

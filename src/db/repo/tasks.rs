@@ -274,7 +274,8 @@ pub struct TaskDue {
 
 /// The user's open tasks (open for them, and not cancelled) due before `until`, by due time.
 pub fn due_for(conn: &mut DbConn, user_id: i64, until: NaiveDateTime) -> QueryResult<Vec<TaskDue>> {
-    let rows: Vec<(i64, String, Option<NaiveDateTime>, String, Option<i64>)> = tasks::table
+    type Row = (i64, String, Option<NaiveDateTime>, String, Option<i64>);
+    let rows: Vec<Row> = tasks::table
         .inner_join(task_assignees::table)
         .filter(task_assignees::user_id.eq(user_id))
         .filter(task_assignees::status.eq("open"))
