@@ -13,10 +13,12 @@ mod fake_fcm;
 
 mod health;
 mod inbox;
+mod inbox_reminders;
 mod opportunities_worklogs;
 mod orgs_users;
 mod push;
 mod reminders;
 mod sync;
+mod tasks_notices;
 mod teams_transfers;
 mod visits;
