@@ -4,6 +4,7 @@
 //! creator and its assignees only (anyone else: 404); the creator sees completion per assignee, an assignee
 //! their own part. It is `open` until every assignee is done (`done`) or the creator cancels it.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::extract::{ApiJson, ApiQuery, PathId, double_option, page_params};
+use super::idempotency::{Answer, IdempotentJson, once};
 use super::utc;
 use crate::auth::caller::{Auth, Caller};
 use crate::db::DbConn;
@@ -310,6 +312,29 @@ fn check_assignees(c: &mut DbConn, caller: &Caller, ids: Option<Vec<i64>>) -> Ap
     Ok(ids)
 }
 
+/// A description: trimmed, up to 4000 characters, line breaks and tabs allowed (it is prose), other
+/// control characters not; empty counts as absent.
+fn description(errs: &mut FieldErrors, value: Option<&str>) -> Option<String> {
+    let v = value.map(str::trim).filter(|v| !v.is_empty())?;
+    if v.chars().count() > MAX_DESCRIPTION {
+        errs.add(
+            "description",
+            "too_long",
+            format!("at most {MAX_DESCRIPTION} characters"),
+        );
+    } else if v
+        .chars()
+        .any(|ch| ch.is_control() && !matches!(ch, '\n' | '\r' | '\t'))
+    {
+        errs.add(
+            "description",
+            "invalid_format",
+            "must not contain control characters",
+        );
+    }
+    Some(v.to_owned())
+}
+
 fn future(
     errs: &mut FieldErrors,
     at: Option<DateTime<Utc>>,
@@ -328,7 +353,7 @@ fn create_tx(
     req: CreateTaskRequest,
     due: Option<NaiveDateTime>,
     now: NaiveDateTime,
-) -> AppResult<TaskResponse> {
+) -> AppResult<Answer> {
     check_customer(c, caller, req.customer_id)?;
     let assignees = check_assignees(c, caller, req.assignee_ids)?;
     let new = NewTask {
@@ -365,15 +390,17 @@ fn create_tx(
         Entry::new("task.create", "task", id, &caller.org_path),
         now,
     )?;
-    load(c, caller, id)
+    Answer::new(StatusCode::CREATED, &load(c, caller, id)?)
 }
 
 /// Creates a task. Leaders and admins assign it to active users of their subtree (anyone else: 422
 /// `assignee_ids` `not_found`); managers to themself only (others: 422 `assignee_ids` `not_allowed`).
-/// Each assignee other than the creator is notified at once.
+/// Each assignee other than the creator is notified at once. Offline-safe: a retry with the same
+/// `Idempotency-Key` answers the first result without creating (or notifying) again.
 #[utoipa::path(
     tag = "tasks",
     request_body = CreateTaskRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replay key")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = TaskResponse),
@@ -385,28 +412,29 @@ fn create_tx(
 async fn create_task(
     state: web::Data<AppState>,
     auth: Auth,
-    body: ApiJson<CreateTaskRequest>,
+    body: IdempotentJson<CreateTaskRequest>,
 ) -> AppResult<HttpResponse> {
-    let mut req = body.0;
+    let IdempotentJson {
+        body: mut req,
+        key,
+        digest,
+    } = body;
     let now = state.now();
     let mut errs = FieldErrors::default();
     req.title = validate::text(&mut errs, "title", &req.title, MAX_TITLE);
-    req.description = validate::opt_text(
-        &mut errs,
-        "description",
-        req.description.as_deref(),
-        MAX_DESCRIPTION,
-    );
+    req.description = description(&mut errs, req.description.as_deref());
     let due = future(&mut errs, req.due_at, now);
     errs.finish()?;
-    let t = state
+    let answer = state
         .db
         .write(move |c| {
             let caller = auth.load(c, now)?;
-            create_tx(c, &caller, req, due, now)
+            once(c, &caller, key.as_deref(), &digest, now, |c| {
+                create_tx(c, &caller, req, due, now)
+            })
         })
         .await?;
-    Ok(HttpResponse::Created().json(t))
+    Ok(answer.respond())
 }
 
 /// The caller's tasks — assigned to them or created by them — newest first.
@@ -550,7 +578,7 @@ async fn update_task(
             .map(|t| validate::text(&mut errs, "title", &t, MAX_TITLE)),
         description: req
             .description
-            .map(|d| validate::opt_text(&mut errs, "description", d.as_deref(), MAX_DESCRIPTION)),
+            .map(|d| description(&mut errs, d.as_deref())),
         due_at: req.due_at.map(|d| future(&mut errs, d, now)),
         priority: req.priority.map(|p| p.as_str().to_owned()),
         customer_id: req.customer_id,
