@@ -5,18 +5,20 @@
 //!
 //! The clock is injected: [`tick`] takes the instant to act at; the server calls it every minute.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use crate::db::repo::calendar;
 use crate::db::repo::notifications::{self, Planned};
+use crate::db::repo::preferences::{self, DEFAULT_DIGEST_MINUTE, Prefs};
 use crate::db::repo::reminders::{self as repo, Occasion};
-use crate::db::schema::preferences;
 use crate::db::{Db, DbConn};
 use crate::domain::calendar::local_date;
 use crate::domain::reminders::{
-    Feb29Rule, Kind, digest_body, digest_bucket, local_instant, lunar_keys, solar_keys,
+    DigestCounts, Feb29Rule, Kind, digest_body, digest_bucket, is_working_day, local_instant,
+    lunar_keys, solar_keys,
 };
 use crate::error::AppError;
 
@@ -55,22 +57,44 @@ pub struct TickReport {
     pub notified: usize,
 }
 
-/// The occasions of each date kind whose fire date is `fire`.
-fn occasions(fire: NaiveDate, s: &Settings) -> Vec<Occasion> {
-    let due = local_instant(fire, s.due_minute / 60, s.due_minute % 60).naive_utc();
-    let kinds = [
-        Kind::CustomerBirthday,
-        Kind::ContactBirthday,
-        Kind::HoldingMaturity,
-        Kind::LoanDue,
-        Kind::LoanOverdue,
-        Kind::NextVisit,
-    ];
-    kinds
+/// The kinds the scheduler generates from dates, in generation order.
+const DATE_KINDS: [Kind; 8] = [
+    Kind::CustomerBirthday,
+    Kind::ContactBirthday,
+    Kind::HoldingMaturity,
+    Kind::LoanDue,
+    Kind::LoanOverdue,
+    Kind::NextVisit,
+    Kind::TaskDue,
+    Kind::TaskOverdue,
+];
+
+/// Local time at which a missing work log is reminded.
+const WORKLOG_DUE: (u32, u32) = (18, 0);
+
+/// The leads to generate per kind: the defaults plus every lead some user chose. Each user's own choice
+/// is then applied by [`apply_preferences`] (muting what they do not want).
+fn leads_by_kind(custom: &HashMap<i64, Prefs>) -> Vec<(Kind, Vec<i32>)> {
+    DATE_KINDS
         .into_iter()
-        .flat_map(|kind| {
-            kind.default_leads().iter().map(move |&lead| Occasion {
-                kind,
+        .map(|kind| {
+            let mut leads: Vec<i32> = kind.default_leads().to_vec();
+            leads.extend(custom.values().flat_map(|p| p.leads(kind)));
+            leads.sort_unstable();
+            leads.dedup();
+            (kind, leads)
+        })
+        .collect()
+}
+
+/// The occasions whose fire date is `fire`, for the given kinds and leads.
+fn occasions(fire: NaiveDate, s: &Settings, leads: &[(Kind, Vec<i32>)]) -> Vec<Occasion> {
+    let due = local_instant(fire, s.due_minute / 60, s.due_minute % 60).naive_utc();
+    leads
+        .iter()
+        .flat_map(|(kind, leads)| {
+            leads.iter().map(move |&lead| Occasion {
+                kind: *kind,
                 occasion: fire + Duration::days(i64::from(lead)),
                 lead,
                 fire,
@@ -80,15 +104,28 @@ fn occasions(fire: NaiveDate, s: &Settings) -> Vec<Occasion> {
         .collect()
 }
 
+/// The UTC bounds of a local (Asia/Shanghai) date.
+fn local_day(d: NaiveDate) -> (NaiveDateTime, NaiveDateTime) {
+    (
+        local_instant(d, 0, 0).naive_utc(),
+        local_instant(d + Duration::days(1), 0, 0).naive_utc(),
+    )
+}
+
 /// Creates the reminders whose fire dates fall in `[today, today + window]` (set-based, one statement per
-/// kind, occasion and lead).
+/// kind, occasion and lead; overdue tasks from yesterday too, in case no pass ran then), and today's
+/// "work log missing" once it is 18:00 on a working day.
 pub fn generate(conn: &mut DbConn, now: DateTime<Utc>, s: &Settings) -> QueryResult<usize> {
     let today = local_date(now);
     let stamp = now.naive_utc();
+    let leads = leads_by_kind(&preferences::load_all(conn)?);
     let mut created = 0;
-    for day in 0..=s.window_days {
+    for day in -1..=s.window_days {
         let fire = today + Duration::days(day);
-        for o in occasions(fire, s) {
+        for o in occasions(fire, s, &leads) {
+            if day < 0 && o.kind != Kind::TaskOverdue {
+                continue;
+            }
             created += match o.kind {
                 Kind::CustomerBirthday => repo::customer_birthdays(
                     conn,
@@ -107,24 +144,74 @@ pub fn generate(conn: &mut DbConn, now: DateTime<Utc>, s: &Settings) -> QueryRes
                 Kind::HoldingMaturity => repo::maturities(conn, o, stamp)?,
                 Kind::LoanDue | Kind::LoanOverdue => repo::loans(conn, o, stamp)?,
                 Kind::NextVisit => repo::next_visits(conn, o, stamp)?,
+                Kind::TaskDue | Kind::TaskOverdue => {
+                    repo::tasks_due(conn, o, local_day(o.occasion), stamp)?
+                }
                 _ => 0,
             };
         }
     }
+    let worklog_due = local_instant(today, WORKLOG_DUE.0, WORKLOG_DUE.1);
+    let entry = calendar::entries(conn, today, today)?.get(&today).copied();
+    if now >= worklog_due && is_working_day(today, entry) {
+        let o = Occasion {
+            kind: Kind::WorklogMissing,
+            occasion: today,
+            lead: 0,
+            fire: today,
+            due: worklog_due.naive_utc(),
+        };
+        created += repo::worklogs_missing(conn, o, stamp)?;
+    }
     Ok(created)
 }
 
-/// Whether these users want the morning digest (default yes).
-fn digest_wanted(conn: &mut DbConn, users: &[i64]) -> QueryResult<HashMap<i64, bool>> {
-    let rows: Vec<(i64, bool)> = preferences::table
-        .filter(preferences::user_id.eq_any(users))
-        .select((preferences::user_id, preferences::digest_enabled))
-        .load(conn)?;
-    Ok(rows.into_iter().collect())
+/// Applies each user's reminder preferences to the open reminders: a kind turned off or a lead not chosen
+/// is muted, a lead chosen again is unmuted. Users without preferences have the defaults. One statement
+/// per kind and lead.
+pub fn apply_preferences(conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<usize> {
+    let custom = preferences::load_all(conn)?;
+    let stamp = now.naive_utc();
+    let mut n = 0;
+    let kinds = leads_by_kind(&custom).into_iter().chain(std::iter::once((
+        Kind::WorklogMissing,
+        Kind::WorklogMissing.default_leads().to_vec(),
+    )));
+    for (kind, leads) in kinds {
+        for lead in leads {
+            let wants = |p: &Prefs| p.enabled(kind) && p.leads(kind).contains(&lead);
+            let mut yes: Vec<i64> = custom
+                .iter()
+                .filter(|(_, p)| wants(p))
+                .map(|(u, _)| *u)
+                .collect();
+            let mut no: Vec<i64> = custom
+                .iter()
+                .filter(|(_, p)| !wants(p))
+                .map(|(u, _)| *u)
+                .collect();
+            yes.sort_unstable();
+            no.sort_unstable();
+            if kind.default_leads().contains(&lead) {
+                // Everyone has it by default: mute it for those who chose otherwise.
+                if !no.is_empty() {
+                    n += repo::mute(conn, kind, lead, &no, false, stamp)?;
+                }
+            } else {
+                // Only those who chose it want it.
+                n += repo::mute(conn, kind, lead, &yes, true, stamp)?;
+            }
+            if !yes.is_empty() {
+                n += repo::unmute(conn, kind, lead, &yes, stamp)?;
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// Turns due reminders into notifications. Date reminders of users who take the morning digest go to the
-/// inbox without a push of their own, and one digest push per user and day carries the counts.
+/// inbox without a push of their own, and one digest push per user and day (at the user's digest time)
+/// carries the counts; a reminder falling due after that day's digest went out gets its own push.
 pub fn notify_due(conn: &mut DbConn, now: DateTime<Utc>, s: &Settings) -> QueryResult<usize> {
     let stamp = now.naive_utc();
     let due = repo::due(conn, stamp, s.batch)?;
@@ -132,37 +219,41 @@ pub fn notify_due(conn: &mut DbConn, now: DateTime<Utc>, s: &Settings) -> QueryR
         return Ok(0);
     }
     let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
-    let mine: std::collections::HashSet<i64> = repo::mark_notified(conn, &ids, stamp)?
+    let mine: HashSet<i64> = repo::mark_notified(conn, &ids, stamp)?
         .into_iter()
         .collect();
     let mut users: Vec<i64> = due.iter().map(|d| d.user_id).collect();
     users.sort_unstable();
     users.dedup();
-    let digest = digest_wanted(conn, &users)?;
+    let prefs = preferences::load_prefs(conn, &users)?;
     let today = local_date(now);
+    let digest_key = |user_id: i64| format!("digest:{user_id}:{today}");
+    let keys: Vec<String> = users.iter().map(|&u| digest_key(u)).collect();
+    let digested: HashSet<String> = notifications::existing_keys(conn, &keys)?;
     let mut planned = Vec::new();
-    let mut counts: HashMap<i64, crate::domain::reminders::DigestCounts> = HashMap::new();
+    let mut counts: HashMap<i64, DigestCounts> = HashMap::new();
     for d in due.iter().filter(|d| mine.contains(&d.id)) {
         let Some(kind) = Kind::parse(&d.kind) else {
             continue;
         };
-        let bundled = kind.in_digest() && digest.get(&d.user_id).copied().unwrap_or(true);
+        let digest_on = prefs.get(&d.user_id).is_none_or(|p| p.digest_enabled);
+        let bundled = kind.in_digest() && digest_on && !digested.contains(&digest_key(d.user_id));
         if bundled {
             digest_bucket(kind, counts.entry(d.user_id).or_default());
         }
-        let link: &'static str = match d.subject_type.as_str() {
-            "customer" => "customer",
-            "contact" => "contact",
-            "holding" => "holding",
-            "visit" => "visit",
-            "task" => "task",
-            _ => "reminder",
+        let link: (&'static str, i64) = match d.subject_type.as_str() {
+            "customer" => ("customer", d.subject_id),
+            "contact" => ("contact", d.subject_id),
+            "holding" => ("holding", d.subject_id),
+            "visit" => ("visit", d.subject_id),
+            "task" => ("task", d.subject_id),
+            _ => ("reminder", d.id),
         };
         planned.push(Planned {
             user_id: d.user_id,
             kind,
             lead: d.lead_days,
-            link: Some((link, d.subject_id)),
+            link: Some(link),
             reminder_id: Some(d.id),
             dedupe_key: Some(format!("r:{}", d.id)),
             at: d.due_at.max(stamp - Duration::hours(1)),
@@ -170,31 +261,31 @@ pub fn notify_due(conn: &mut DbConn, now: DateTime<Utc>, s: &Settings) -> QueryR
         });
     }
     let mut written = notifications::notify(conn, &planned, stamp)?;
-    // One digest per user and day; its text is written in the user's language by a second, pushed note.
+    // One digest per user and day, at the user's digest time (or now, if that has passed).
     let digests: Vec<Planned> = counts
         .keys()
-        .map(|&user_id| Planned {
-            user_id,
-            kind: Kind::Digest,
-            lead: 0,
-            link: Some(("today", 0)),
-            reminder_id: None,
-            dedupe_key: Some(format!("digest:{user_id}:{today}")),
-            at: stamp,
-            push: true,
+        .map(|&user_id| {
+            let minute = prefs
+                .get(&user_id)
+                .map_or(DEFAULT_DIGEST_MINUTE, |p| p.digest_minute);
+            let at = local_instant(today, minute / 60, minute % 60).naive_utc();
+            Planned {
+                user_id,
+                kind: Kind::Digest,
+                lead: 0,
+                link: Some(("today", 0)),
+                reminder_id: None,
+                dedupe_key: Some(digest_key(user_id)),
+                at: at.max(stamp),
+                push: true,
+            }
         })
         .collect();
     written += notifications::notify(conn, &digests, stamp)?;
     // The digest's body carries the day's counts, in the user's language.
-    let users: Vec<i64> = counts.keys().copied().collect();
-    let prefs = notifications::delivery_prefs(conn, &users)?;
     for (user_id, c) in counts {
-        let lang = prefs.get(&user_id).map(|p| p.0).unwrap_or_default();
-        notifications::set_body(
-            conn,
-            &format!("digest:{user_id}:{today}"),
-            &digest_body(c, lang),
-        )?;
+        let lang = prefs.get(&user_id).map(|p| p.lang).unwrap_or_default();
+        notifications::set_body(conn, &digest_key(user_id), &digest_body(c, lang))?;
     }
     Ok(written)
 }
@@ -205,7 +296,13 @@ pub async fn tick(db: &Db, now: DateTime<Utc>, s: Settings) -> Result<TickReport
     let followed = db
         .write(move |c| Ok(repo::follow_customers(c, now.naive_utc())?))
         .await?;
-    let created = db.write(move |c| Ok(generate(c, now, &s)?)).await?;
+    let created = db
+        .write(move |c| {
+            let created = generate(c, now, &s)?;
+            apply_preferences(c, now)?;
+            Ok(created)
+        })
+        .await?;
     let notified = db.write(move |c| Ok(notify_due(c, now, &s)?)).await?;
     Ok(TickReport {
         created,
@@ -221,7 +318,7 @@ mod tests {
     #[test]
     fn occasions_of_a_fire_date() {
         let fire = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        let o = occasions(fire, &Settings::default());
+        let o = occasions(fire, &Settings::default(), &leads_by_kind(&HashMap::new()));
         let birthday: Vec<_> = o
             .iter()
             .filter(|x| x.kind == Kind::CustomerBirthday)
@@ -236,5 +333,44 @@ mod tests {
         );
         // Due at 08:30 Shanghai = 00:30 UTC.
         assert_eq!(o[0].due.to_string(), "2026-11-23 00:30:00");
+        let task: Vec<_> = o
+            .iter()
+            .filter(|x| x.kind == Kind::TaskDue)
+            .map(|x| x.occasion)
+            .collect();
+        assert_eq!(task, [fire + Duration::days(1)], "task due: the day before");
+    }
+
+    #[test]
+    fn custom_leads_join_the_defaults() {
+        let mut p = Prefs::default();
+        p.kinds.insert(
+            Kind::HoldingMaturity,
+            preferences::KindPref {
+                enabled: true,
+                leads: vec![14, 1],
+            },
+        );
+        let custom = HashMap::from([(7, p)]);
+        let leads = leads_by_kind(&custom);
+        let maturity = &leads
+            .iter()
+            .find(|(k, _)| *k == Kind::HoldingMaturity)
+            .unwrap()
+            .1;
+        assert_eq!(maturity, &[1, 7, 14]);
+        let birthday = &leads
+            .iter()
+            .find(|(k, _)| *k == Kind::CustomerBirthday)
+            .unwrap()
+            .1;
+        assert_eq!(birthday, &[0, 3]);
+    }
+
+    #[test]
+    fn a_local_day_in_utc() {
+        let (from, to) = local_day(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+        assert_eq!(from.to_string(), "2026-11-22 16:00:00");
+        assert_eq!(to.to_string(), "2026-11-23 16:00:00");
     }
 }

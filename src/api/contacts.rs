@@ -20,8 +20,8 @@ use super::extract::{ApiJson, ApiQuery, PathId, double_option, page_params};
 use super::idempotency::{Answer, IdempotentJson, once};
 use super::utc;
 use crate::auth::caller::Auth;
-use crate::db::repo::changes;
 use crate::db::repo::contacts::{self, Contact, ContactChanges, NewContact};
+use crate::db::repo::{changes, reminders};
 use crate::domain::calendar::{local_date, month_day};
 use crate::domain::customer::{self as rules, CustomerKind, LunarBirthday};
 use crate::domain::paging::finish_page;
@@ -390,6 +390,9 @@ async fn update_contact(
             let cur = contacts::find(c, customer.id, path.id)?.ok_or_else(contact_not_found)?;
             (ch.seq, ch.updated_at) = (Some(changes::bump(c)?), Some(now));
             contacts::update(c, cur.id, &ch)?;
+            if ch.birthday.is_some() || ch.lunar_month.is_some() {
+                reminders::forget_subject(c, "contact", cur.id)?;
+            }
             let name = ch.name.as_deref().unwrap_or(&cur.name);
             let summary = format!("关键联系人更新：{name}");
             record_write(
@@ -435,6 +438,7 @@ async fn archive_contact(
             let cur = contacts::find(c, customer.id, path.id)?.ok_or_else(contact_not_found)?;
             let seq = changes::bump(c)?;
             contacts::archive(c, cur.id, seq, now)?;
+            reminders::forget_subject(c, "contact", cur.id)?;
             let who = audience(c, &customer)?;
             changes::tombstone(c, seq, "contact", cur.id, who, now)?;
             let summary = format!("关键联系人归档：{}", cur.name);

@@ -32,7 +32,7 @@ use crate::db::models::{Customer, NewCustomer};
 use crate::db::repo::audit::Entry;
 use crate::db::repo::changes::{self, Audience};
 use crate::db::repo::customers::{self, BirthdayKeys, CustomerChanges, CustomerFilter};
-use crate::db::repo::{audit, dictionaries, orgs, timeline, users};
+use crate::db::repo::{audit, dictionaries, orgs, reminders, timeline, users};
 use crate::domain::calendar::{birthday_keys, local_date, month_day};
 use crate::domain::customer::{self as rules, CustomerKind, CustomerStatus, NAME_MAX};
 use crate::domain::geo::Datum;
@@ -614,6 +614,10 @@ fn apply_update(
     )?;
     (ch.seq, ch.updated_at) = (Some(changes::bump(c)?), Some(now));
     customers::update(c, id, &ch)?;
+    if ch.birthday.is_some() || ch.lunar_month.is_some() {
+        // The birthday changed: the next scheduler pass makes the right reminders.
+        reminders::forget_subject(c, "customer", id)?;
+    }
     let fields = changed_fields(&ch);
     let summary = format!("客户资料更新：{}", fields.join(", "));
     record_write(

@@ -22,7 +22,7 @@ use super::utc;
 use crate::auth::caller::Auth;
 use crate::db::DbConn;
 use crate::db::repo::holdings::{self, Holding, HoldingChanges, NewHolding};
-use crate::db::repo::{changes, dictionaries};
+use crate::db::repo::{changes, dictionaries, reminders};
 use crate::domain::customer::HoldingStatus;
 use crate::domain::money::{format_fen, parse_fen, parse_rate};
 use crate::domain::paging::finish_page;
@@ -428,6 +428,9 @@ async fn update_holding(
             check_merged(c, &cur, &ch)?;
             (ch.seq, ch.updated_at) = (Some(changes::bump(c)?), Some(now));
             holdings::update(c, cur.id, &ch)?;
+            // Dates, status or product may have changed: the next scheduler pass makes the right
+            // reminders (those already sent stay sent).
+            reminders::forget_subject(c, "holding", cur.id)?;
             let row = holdings::find(c, customer.id, cur.id)?.ok_or_else(holding_not_found)?;
             let summary = format!(
                 "持有产品变更：{}，金额 {} 元，状态 {}",
@@ -478,6 +481,7 @@ async fn archive_holding(
             let cur = holdings::find(c, customer.id, path.id)?.ok_or_else(holding_not_found)?;
             let seq = changes::bump(c)?;
             holdings::archive(c, cur.id, seq, now)?;
+            reminders::forget_subject(c, "holding", cur.id)?;
             let who = audience(c, &customer)?;
             changes::tombstone(c, seq, "holding", cur.id, who, now)?;
             let summary = format!("持有产品归档：{}", cur.product_name);

@@ -18,10 +18,12 @@ use crate::auth::caller::{Auth, Caller};
 use crate::auth::tokens;
 use crate::db::DbConn;
 use crate::db::repo::audit::Entry;
+use crate::db::repo::notifications::{self, Planned};
 use crate::db::repo::visits::{NewVisit, Report, Visit, VisitFilter};
-use crate::db::repo::{audit, changes, orgs, scope, timeline, visits};
+use crate::db::repo::{audit, changes, orgs, reminders, scope, timeline, visits};
 use crate::domain::geo::{self, CheckIn, FlagRules, Point};
 use crate::domain::paging::finish_page;
+use crate::domain::reminders::Kind;
 use crate::domain::user::Role;
 use crate::domain::validate;
 use crate::domain::visit::{self, ReportFields};
@@ -321,6 +323,14 @@ fn put_report_tx(
     } else {
         visits::insert_report(c, &report)?;
     }
+    let was = existing.as_ref();
+    if was.and_then(|r| r.next_visit_date) != report.next_visit_date {
+        // The planned next visit moved: the next scheduler pass makes the right reminder.
+        reminders::forget_subject(c, "visit", v.id)?;
+    }
+    if report.important_change && !was.is_some_and(|r| r.important_change) {
+        tell_leaders(c, caller, v.id, now)?;
+    }
     let mut line = format!("{verb}：{}", clip(&report.summary, 100));
     if let Some(t) = &report.important_change_text {
         line = format!("{line}（重要情况变动：{}）", clip(t, 100));
@@ -340,6 +350,32 @@ fn put_report_tx(
     let answer = Answer::new(status, &VisitReportResponse::from_rows(report, amendments))?;
     stamp(c, v.id, now)?;
     Ok(answer)
+}
+
+/// An important change in a visit report reaches the leaders of the manager's org at once (urgent: quiet
+/// hours do not hold it back). The push says only that there is one; the report is behind the deep link.
+fn tell_leaders(
+    c: &mut DbConn,
+    caller: &Caller,
+    visit_id: i64,
+    now: NaiveDateTime,
+) -> AppResult<()> {
+    let notes: Vec<Planned> = notifications::leaders_of_org(c, caller.org_id)?
+        .into_iter()
+        .filter(|&u| u != caller.user_id)
+        .map(|user_id| Planned {
+            user_id,
+            kind: Kind::ImportantChange,
+            lead: 0,
+            link: Some(("visit", visit_id)),
+            reminder_id: None,
+            dedupe_key: Some(format!("important:{visit_id}:{user_id}")),
+            at: now,
+            push: true,
+        })
+        .collect();
+    notifications::notify(c, &notes, now)?;
+    Ok(())
 }
 
 /// Writes the report of the caller's own visit (201 the first time, 200 when replaced). The author may

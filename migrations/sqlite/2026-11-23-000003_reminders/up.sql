@@ -42,7 +42,8 @@ CREATE TABLE calendar_days (
 );
 CREATE INDEX calendar_days_year ON calendar_days(year);
 
--- One reminder per (kind, subject, occasion, lead), whoever runs the scheduler and however often.
+-- One reminder per (kind, subject, occasion, lead), whoever runs the scheduler and however often; a task's
+-- reminders are per assignee (the two partial unique indexes below).
 CREATE TABLE reminders (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
@@ -59,9 +60,12 @@ CREATE TABLE reminders (
     notified_at TIMESTAMP,
     done_at TIMESTAMP,
     created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL,
-    UNIQUE (kind, subject_type, subject_id, occasion_date, lead_days)
+    updated_at TIMESTAMP NOT NULL
 );
+CREATE UNIQUE INDEX reminders_once ON reminders(kind, subject_type, subject_id, occasion_date, lead_days)
+    WHERE subject_type <> 'task';
+CREATE UNIQUE INDEX reminders_task_once ON reminders(kind, subject_id, occasion_date, lead_days, user_id)
+    WHERE subject_type = 'task';
 CREATE INDEX reminders_user_fire ON reminders(user_id, fire_date);
 CREATE INDEX reminders_due ON reminders(status, due_at);
 CREATE INDEX reminders_subject ON reminders(subject_type, subject_id);

@@ -1,13 +1,13 @@
 //! Writing the inbox and the push outbox: one `notify` for events (task assigned, important change…) and
 //! for due reminders alike.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::DbConn;
-use crate::db::schema::{devices, notifications, preferences, push_outbox};
+use crate::db::schema::{devices, notifications, preferences, push_outbox, users};
 use crate::domain::reminders::{Kind, Lang, Quiet, deliver_at, texts};
 
 /// A notification to write.
@@ -67,6 +67,30 @@ pub fn relevance(kind: Kind) -> Duration {
     }
 }
 
+/// The active leaders of an org (who hear of important changes its managers report).
+pub fn leaders_of_org(conn: &mut DbConn, org_id: i64) -> QueryResult<Vec<i64>> {
+    users::table
+        .filter(users::org_id.eq(org_id))
+        .filter(users::role.eq("leader"))
+        .filter(users::active.eq(true))
+        .order(users::id.asc())
+        .select(users::id)
+        .load(conn)
+}
+
+/// Which of these dedupe keys already have a notification.
+pub fn existing_keys(conn: &mut DbConn, keys: &[String]) -> QueryResult<HashSet<String>> {
+    let mut out = HashSet::new();
+    for chunk in keys.chunks(10_000) {
+        let found: Vec<Option<String>> = notifications::table
+            .filter(notifications::dedupe_key.eq_any(chunk))
+            .select(notifications::dedupe_key)
+            .load(conn)?;
+        out.extend(found.into_iter().flatten());
+    }
+    Ok(out)
+}
+
 /// Writes inbox rows and, for `push` ones, an outbox row per enabled device of the recipient. Rows whose
 /// `dedupe_key` exists already are skipped. Returns how many notifications were written.
 pub fn notify(conn: &mut DbConn, planned: &[Planned], now: NaiveDateTime) -> QueryResult<usize> {
@@ -77,17 +101,18 @@ pub fn notify(conn: &mut DbConn, planned: &[Planned], now: NaiveDateTime) -> Que
     users.sort_unstable();
     users.dedup();
     let prefs = delivery_prefs(conn, &users)?;
+    let keys: Vec<String> = planned
+        .iter()
+        .filter_map(|p| p.dedupe_key.clone())
+        .collect();
+    let mut seen = existing_keys(conn, &keys)?;
     let mut written = 0;
     let mut pushed: Vec<(i64, i64, NaiveDateTime)> = Vec::new();
     for p in planned {
-        if let Some(key) = &p.dedupe_key {
-            let exists: bool = diesel::select(diesel::dsl::exists(
-                notifications::table.filter(notifications::dedupe_key.eq(key)),
-            ))
-            .get_result(conn)?;
-            if exists {
-                continue;
-            }
+        if let Some(key) = &p.dedupe_key
+            && !seen.insert(key.clone())
+        {
+            continue;
         }
         let (lang, quiet) = prefs.get(&p.user_id).copied().unwrap_or_default();
         let (title, body) = texts(p.kind, p.lead, lang);

@@ -183,6 +183,16 @@ pub fn load_prefs(conn: &mut DbConn, user_ids: &[i64]) -> QueryResult<HashMap<i6
     Ok(out)
 }
 
+/// Every stored preferences row (the users who changed a default), by user id.
+pub fn load_all(conn: &mut DbConn) -> QueryResult<HashMap<i64, Prefs>> {
+    let rows: Vec<PrefsRow> = preferences::table
+        .select(PrefsRow::as_select())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|row| Ok((row.user_id, from_row(row)?)))
+        .collect()
+}
+
 /// One user's preferences (the defaults without a row).
 pub fn get(conn: &mut DbConn, user_id: i64) -> QueryResult<Prefs> {
     Ok(load_prefs(conn, &[user_id])?

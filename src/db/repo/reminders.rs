@@ -4,11 +4,15 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::exists;
+use diesel::dsl::not;
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Integer, Text, Timestamp};
 
 use crate::db::DbConn;
-use crate::db::schema::{customer_contacts, customers, holdings, reminders, visit_reports, visits};
+use crate::db::schema::{
+    customer_contacts, customers, holdings, reminders, task_assignees, tasks, users, visit_reports,
+    visits, worklogs,
+};
 use crate::domain::reminders::{Kind, LunarKey};
 
 /// One (kind, occasion, lead) to generate: the reminder fires on `fire` and is due at `due` (UTC).
@@ -202,6 +206,7 @@ pub fn maturities(conn: &mut DbConn, o: Occasion, now: NaiveDateTime) -> QueryRe
             .inner_join(customers::table)
             .filter(customers::archived_at.is_null())
             .filter(holdings::archived_at.is_null())
+            .filter(holdings::status.eq("active"))
             .filter(holdings::product_type.ne("loan"))
             .filter(holdings::maturity_date.eq(o.occasion))
             .select((
@@ -231,6 +236,7 @@ pub fn loans(conn: &mut DbConn, o: Occasion, now: NaiveDateTime) -> QueryResult<
             .inner_join(customers::table)
             .filter(customers::archived_at.is_null())
             .filter(holdings::archived_at.is_null())
+            .filter(holdings::status.eq("active"))
             .filter(holdings::product_type.eq("loan"))
             .filter(holdings::next_repayment_date.eq(o.occasion))
             .select((
@@ -276,14 +282,16 @@ pub fn next_visits(conn: &mut DbConn, o: Occasion, now: NaiveDateTime) -> QueryR
 }
 
 /// Keeps pending reminders with their customer: cancels those of archived customers and hands the others
-/// to the customer's current responsible manager (after a transfer). Two set-based updates.
+/// to the customer's current responsible manager (after a transfer). Set-based: a reminder the new manager
+/// already has (generated after the move) is cancelled, the rest move with one update.
 pub fn follow_customers(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+    const OPEN: [&str; 3] = ["pending", "snoozed", "muted"];
     let archived = customers::table
         .filter(customers::archived_at.is_not_null())
         .select(customers::id.nullable());
     let cancelled = diesel::update(
         reminders::table
-            .filter(reminders::status.eq_any(["pending", "snoozed"]))
+            .filter(reminders::status.eq_any(OPEN))
             .filter(reminders::customer_id.eq_any(archived)),
     )
     .set((
@@ -291,26 +299,185 @@ pub fn follow_customers(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<us
         reminders::updated_at.eq(now),
     ))
     .execute(conn)?;
-    // Reminders whose user is no longer the customer's manager (moved): hand them over. Visit reminders
-    // stay with the manager who planned the visit.
-    let moved: Vec<(i64, i64)> = reminders::table
-        .inner_join(customers::table.on(reminders::customer_id.eq(customers::id.nullable())))
-        .filter(reminders::status.eq_any(["pending", "snoozed"]))
-        .filter(reminders::subject_type.ne("visit"))
-        .filter(reminders::user_id.ne(customers::manager_id))
-        .select((reminders::id, customers::manager_id))
-        .load(conn)?;
-    let mut n = cancelled;
-    for (id, manager) in &moved {
-        n += diesel::update(reminders::table.find(id))
-            .set((
-                reminders::user_id.eq(manager),
-                reminders::notified_at.eq(None::<NaiveDateTime>),
-                reminders::updated_at.eq(now),
+    // Reminders whose user is no longer the customer's manager (moved). Visit reminders stay with the
+    // manager who planned the visit; task reminders with their assignee.
+    let current_manager = || {
+        customers::table
+            .filter(customers::id.nullable().eq(reminders::customer_id))
+            .select(customers::manager_id)
+            .single_value()
+    };
+    let r2 = diesel::alias!(reminders as r2);
+    let duplicate = r2
+        .filter(r2.field(reminders::kind).eq(reminders::kind))
+        .filter(
+            r2.field(reminders::subject_type)
+                .eq(reminders::subject_type),
+        )
+        .filter(r2.field(reminders::subject_id).eq(reminders::subject_id))
+        .filter(
+            r2.field(reminders::occasion_date)
+                .eq(reminders::occasion_date),
+        )
+        .filter(r2.field(reminders::lead_days).eq(reminders::lead_days))
+        .filter(r2.field(reminders::id).ne(reminders::id))
+        .filter(
+            r2.field(reminders::user_id)
+                .nullable()
+                .eq(current_manager()),
+        );
+    let moved_away = || {
+        reminders::table
+            .filter(reminders::status.eq_any(OPEN))
+            .filter(reminders::subject_type.ne_all(["visit", "task", "user"]))
+            .filter(reminders::customer_id.is_not_null())
+            .filter(reminders::user_id.nullable().ne(current_manager()))
+    };
+    let superseded = diesel::update(moved_away().filter(exists(duplicate)))
+        .set((
+            reminders::status.eq("cancelled"),
+            reminders::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    let handed = diesel::update(moved_away())
+        .set((
+            reminders::user_id.eq(current_manager().assume_not_null()),
+            reminders::notified_at.eq(None::<NaiveDateTime>),
+            reminders::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(cancelled + superseded + handed)
+}
+
+/// Task reminders for tasks due on local date `o.occasion` (`[day_start, day_end)` in UTC), one per open
+/// assignee: `TaskDue` fires at `o.due` (the morning before), `TaskOverdue` at the task's due time.
+pub fn tasks_due(
+    conn: &mut DbConn,
+    o: Occasion,
+    day: (NaiveDateTime, NaiveDateTime),
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let (k, st, occ, lead, fire, status, due, at) = consts!(o, "task", now);
+    let open = tasks::table
+        .inner_join(task_assignees::table)
+        .filter(tasks::status.eq("open"))
+        .filter(task_assignees::status.eq("open"))
+        .filter(tasks::due_at.ge(day.0))
+        .filter(tasks::due_at.lt(day.1));
+    if o.kind == Kind::TaskOverdue {
+        insert_select!(
+            conn,
+            open.select((
+                k,
+                st,
+                tasks::id,
+                occ,
+                lead,
+                fire,
+                task_assignees::user_id,
+                tasks::customer_id,
+                status,
+                tasks::due_at.assume_not_null(),
+                at,
+                at,
             ))
-            .execute(conn)?;
+        )
+    } else {
+        insert_select!(
+            conn,
+            open.select((
+                k,
+                st,
+                tasks::id,
+                occ,
+                lead,
+                fire,
+                task_assignees::user_id,
+                tasks::customer_id,
+                status,
+                due,
+                at,
+                at,
+            ))
+        )
     }
-    Ok(n)
+}
+
+/// "Work log missing" for `o.occasion` (a working day, at `o.due`): every active manager without a work
+/// log of that date. Run at or after the due time, so a log filed earlier in the day prevents it.
+pub fn worklogs_missing(conn: &mut DbConn, o: Occasion, now: NaiveDateTime) -> QueryResult<usize> {
+    let (k, st, occ, lead, fire, status, due, at) = consts!(o, "user", now);
+    let filed = worklogs::table
+        .filter(worklogs::manager_id.eq(users::id))
+        .filter(worklogs::log_date.eq(o.occasion));
+    insert_select!(
+        conn,
+        users::table
+            .filter(users::role.eq("manager"))
+            .filter(users::active.eq(true))
+            .filter(not(exists(filed)))
+            .select((
+                k,
+                st,
+                users::id,
+                occ,
+                lead,
+                fire,
+                users::id,
+                None::<i64>.into_sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(),
+                status,
+                due,
+                at,
+                at,
+            ))
+    )
+}
+
+/// Mutes (status `muted`) the open, un-notified reminders of `kind` at `lead` of the given users, or of
+/// everyone but them with `except`; the unique key keeps a muted reminder from being generated again.
+pub fn mute(
+    conn: &mut DbConn,
+    kind: Kind,
+    lead: i32,
+    users_: &[i64],
+    except: bool,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let mut q = diesel::update(reminders::table)
+        .filter(reminders::kind.eq(kind.as_str()))
+        .filter(reminders::lead_days.eq(lead))
+        .filter(reminders::status.eq("pending"))
+        .filter(reminders::notified_at.is_null())
+        .into_boxed();
+    q = if except {
+        q.filter(reminders::user_id.ne_all(users_))
+    } else {
+        q.filter(reminders::user_id.eq_any(users_))
+    };
+    q.set((reminders::status.eq("muted"), reminders::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// Unmutes the muted reminders of `kind` at `lead` of the given users (who turned it back on).
+pub fn unmute(
+    conn: &mut DbConn,
+    kind: Kind,
+    lead: i32,
+    users_: &[i64],
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        reminders::table
+            .filter(reminders::kind.eq(kind.as_str()))
+            .filter(reminders::lead_days.eq(lead))
+            .filter(reminders::status.eq("muted"))
+            .filter(reminders::user_id.eq_any(users_)),
+    )
+    .set((
+        reminders::status.eq("pending"),
+        reminders::updated_at.eq(now),
+    ))
+    .execute(conn)
 }
 
 /// Drops the pending reminders of a subject whose date changed (a birthday or maturity edited); the next
@@ -324,7 +491,7 @@ pub fn forget_subject(
         reminders::table
             .filter(reminders::subject_type.eq(subject_type))
             .filter(reminders::subject_id.eq(subject_id))
-            .filter(reminders::status.eq("pending"))
+            .filter(reminders::status.eq_any(["pending", "muted"]))
             .filter(reminders::notified_at.is_null()),
     )
     .execute(conn)
