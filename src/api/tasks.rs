@@ -529,10 +529,8 @@ fn update_tx(
     if let Some(customer) = changes.customer_id {
         check_customer(c, caller, customer)?;
     }
-    if changes.due_at.is_some_and(|d| d != t.due_at) {
-        tasks::forget_reminders(c, id)?;
-    }
-    tasks::update(
+    let new_due = changes.due_at.is_some_and(|d| d != t.due_at);
+    let changed = tasks::update(
         c,
         id,
         &TaskChanges {
@@ -540,6 +538,13 @@ fn update_tx(
             ..changes
         },
     )?;
+    if changed == 0 {
+        // Closed since `own_open` read it (the last assignee finished, or a concurrent cancel).
+        return Err(AppError::Conflict(ErrorCode::TaskClosed));
+    }
+    if new_due {
+        tasks::forget_reminders(c, id)?;
+    }
     audit::record(
         c,
         caller,
@@ -613,10 +618,17 @@ fn done_tx(
         return Err(AppError::Conflict(ErrorCode::TaskClosed));
     }
     if mine.status == "open" {
-        tasks::assignee_done(c, id, caller.user_id, now)?;
+        // Lock first, then count: see `tasks::lock_open`. A task closed meanwhile (cancelled) is 409.
+        if tasks::lock_open(c, id, now)? == 0 {
+            return Err(AppError::Conflict(ErrorCode::TaskClosed));
+        }
+        if tasks::assignee_done(c, id, caller.user_id, now)? == 0 {
+            // The same user's concurrent request got there first.
+            return load(c, caller, id);
+        }
         tasks::cancel_reminders(c, id, Some(caller.user_id), now)?;
         if tasks::open_assignees(c, id)? == 0 {
-            tasks::set_status(c, id, "done", now)?;
+            tasks::close(c, id, "done", now)?;
         }
         audit::record(
             c,
@@ -681,7 +693,10 @@ async fn cancel_task(
         .write(move |c| {
             let caller = auth.load(c, now)?;
             own_open(c, &caller, id.0)?;
-            tasks::set_status(c, id.0, "cancelled", now)?;
+            // Conditional: the last assignee may have finished it since `own_open` read it.
+            if tasks::close(c, id.0, "cancelled", now)? == 0 {
+                return Err(AppError::Conflict(ErrorCode::TaskClosed));
+            }
             tasks::cancel_reminders(c, id.0, None, now)?;
             audit::record(
                 c,

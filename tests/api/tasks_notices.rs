@@ -869,6 +869,53 @@ async fn cancel_and_edit_belong_to_the_creator_of_an_open_task(app: TestApp) {
     assert_eq!(part(&seen, w.id("M0002"))["status"], "open");
 }
 
+async fn concurrent_finishes_and_cancels_leave_a_consistent_task(app: TestApp) {
+    let w = Who::login(&app, &["L0001", "M0001", "M0002"]).await;
+    let (l1, m1, m2) = (w.t("L0001"), w.t("M0001"), w.t("M0002"));
+    let both = json!({"title": "并发", "assignee_ids": [w.id("M0001"), w.id("M0002")]});
+    // The two assignees finish at the same moment: whoever is last closes the task.
+    for round in 0..12 {
+        let id = id_of(&create_task(&app, l1, &both).await);
+        let (path, empty) = (task_path(id, "done"), json!({}));
+        let (a, b) = tokio::join!(
+            app.post(&path, Some(m1), &empty),
+            app.post(&path, Some(m2), &empty),
+        );
+        a.expect(200);
+        b.expect(200);
+        let t = app.get(&task_path(id, ""), l1).await.expect(200).body;
+        assert_eq!(t["done_count"], 2, "round {round}: {t}");
+        assert_eq!(
+            t["status"], "done",
+            "round {round}: every assignee is done: {t}"
+        );
+    }
+    // The last assignee finishes while the creator cancels: one of them wins, the other is told so.
+    let one = json!({"title": "抢", "assignee_ids": [w.id("M0001")]});
+    for round in 0..12 {
+        let id = id_of(&create_task(&app, l1, &one).await);
+        let (done_path, cancel_path, empty) =
+            (task_path(id, "done"), task_path(id, "cancel"), json!({}));
+        let (done, cancel) = tokio::join!(
+            app.post(&done_path, Some(m1), &empty),
+            app.post(&cancel_path, Some(l1), &empty),
+        );
+        let t = app.get(&task_path(id, ""), l1).await.expect(200).body;
+        let (d, c) = (done.status.as_u16(), cancel.status.as_u16());
+        match t["status"].as_str().unwrap() {
+            "done" => {
+                assert_eq!((d, c), (200, 409), "round {round}: {t}");
+                assert_eq!(part(&t, w.id("M0001"))["status"], "done");
+            }
+            "cancelled" => {
+                assert_eq!((d, c), (409, 200), "round {round}: {t}");
+                assert_eq!(part(&t, w.id("M0001"))["status"], "open");
+            }
+            other => panic!("round {round}: status {other}: {t}"),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Tasks: validation
 // ---------------------------------------------------------------------------------------------------------
@@ -1643,6 +1690,7 @@ backend_tests!(
     the_list_filters_by_side_and_status_and_pages,
     leaders_see_completion_per_assignee,
     cancel_and_edit_belong_to_the_creator_of_an_open_task,
+    concurrent_finishes_and_cancels_leave_a_consistent_task,
     every_task_field_is_validated,
     a_task_create_replays_with_its_idempotency_key,
     a_new_due_time_replaces_the_pending_due_reminders,

@@ -179,10 +179,21 @@ pub fn assignees_of(conn: &mut DbConn, task_ids: &[i64]) -> QueryResult<Vec<Assi
         .load(conn)
 }
 
-/// Applies changes to a task.
+/// Applies changes to a task if it is still open; returns 0 if it is not (closed meanwhile).
 pub fn update(conn: &mut DbConn, id: i64, changes: &TaskChanges) -> QueryResult<usize> {
-    diesel::update(tasks::table.find(id))
+    diesel::update(tasks::table.find(id).filter(tasks::status.eq("open")))
         .set(changes)
+        .execute(conn)
+}
+
+/// Stamps an open task as changed; returns 0 if it is not open. Being an `UPDATE`, it also takes the
+/// task's row lock on PostgreSQL (SQLite has one writer anyway), so that assignees finishing at the same
+/// moment, or a finish racing a cancel, run one after the other: the last finisher then sees every
+/// other part done, where under READ COMMITTED each would count the other's part as still open and the
+/// task would stay open forever.
+pub fn lock_open(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(tasks::table.find(id).filter(tasks::status.eq("open")))
+        .set(tasks::updated_at.eq(now))
         .execute(conn)
 }
 
@@ -215,14 +226,9 @@ pub fn open_assignees(conn: &mut DbConn, task_id: i64) -> QueryResult<i64> {
         .get_result(conn)
 }
 
-/// Sets a task's status.
-pub fn set_status(
-    conn: &mut DbConn,
-    id: i64,
-    status: &str,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(tasks::table.find(id))
+/// Closes an open task (`done` or `cancelled`); returns 0 if it was not open any more.
+pub fn close(conn: &mut DbConn, id: i64, status: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(tasks::table.find(id).filter(tasks::status.eq("open")))
         .set((tasks::status.eq(status), tasks::updated_at.eq(now)))
         .execute(conn)
 }
