@@ -1,7 +1,8 @@
 //! The caller's inbox (`/notifications`), reminders (`/reminders`: list by fire date, done, snooze) and
 //! the phone's home screen in one call (`/me/today`). Only notifications delivered by now are shown (a
-//! reminder deferred out of quiet hours appears when it is delivered). Texts are generic (they are what
-//! the push carried); the reminders list adds the customer's name, which never goes into a push.
+//! reminder deferred out of quiet hours appears when it is delivered). Texts are generic, as the push
+//! carried them, but in the reader's current language; the reminders list adds the customer's name, which
+//! never goes into a push.
 
 use actix_web::{get, post, web};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
@@ -13,11 +14,13 @@ use super::extract::{ApiJson, ApiQuery, PathId, page_params, query_error};
 use super::utc;
 use crate::auth::caller::Auth;
 use crate::db::DbConn;
-use crate::db::repo::inbox::{self, Notification, ReminderRow};
+use crate::db::repo::inbox::{self, InboxRow, ReminderRow};
 use crate::db::repo::{preferences, tasks};
 use crate::domain::calendar::local_date;
 use crate::domain::paging::finish_page;
-use crate::domain::reminders::{Feb29Rule, Kind, Lang, lunar_keys, solar_keys, texts};
+use crate::domain::reminders::{
+    Feb29Rule, Kind, Lang, local_instant, lunar_keys, solar_keys, texts,
+};
 use crate::error::{AppError, AppResult, ErrorCode, ProblemBody};
 use crate::startup::AppState;
 
@@ -82,12 +85,17 @@ pub struct NotificationResponse {
 }
 
 impl NotificationResponse {
-    fn from_row(n: Notification) -> AppResult<Self> {
+    /// The stored title and body are those of the push, in the language of that moment; the inbox speaks
+    /// the reader's language now. The digest keeps its stored body: its counts are only there.
+    fn from_row((n, lead): InboxRow, lang: Lang) -> AppResult<Self> {
+        let k = kind(&n.kind)?;
+        let (title, body) = texts(k, lead.unwrap_or(0), lang);
+        let body = if k == Kind::Digest { n.body } else { body };
         Ok(Self {
             id: n.id,
-            kind: kind(&n.kind)?,
-            title: n.title,
-            body: n.body,
+            kind: k,
+            title,
+            body,
             created_at: utc(n.created_at),
             deliver_at: utc(n.deliver_at),
             read_at: n.read_at.map(utc),
@@ -153,24 +161,19 @@ async fn list_notifications(
     let (limit, before) = page_params(q.limit, q.cursor.as_deref())?;
     let unread = q.unread.unwrap_or(false);
     let now = state.now();
-    let rows = state
+    let (rows, lang) = state
         .db
         .read(move |c| {
             let caller = auth.load(c, now)?;
-            Ok(inbox::list(
-                c,
-                caller.user_id,
-                now,
-                unread,
-                before,
-                limit + 1,
-            )?)
+            let lang = preferences::get(c, caller.user_id)?.lang;
+            let rows = inbox::list(c, caller.user_id, now, unread, before, limit + 1)?;
+            Ok((rows, lang))
         })
         .await?;
-    let (rows, next_cursor) = finish_page(rows, limit, |n| n.id);
+    let (rows, next_cursor) = finish_page(rows, limit, |n| n.0.id);
     let items = rows
         .into_iter()
-        .map(NotificationResponse::from_row)
+        .map(|r| NotificationResponse::from_row(r, lang))
         .collect::<AppResult<_>>()?;
     Ok(web::Json(NotificationList { items, next_cursor }))
 }
@@ -193,17 +196,19 @@ async fn read_notification(
     id: PathId,
 ) -> AppResult<web::Json<NotificationResponse>> {
     let now = state.now();
-    let n = state
+    let (n, lang) = state
         .db
         .write(move |c| {
             let caller = auth.load(c, now)?;
+            let me = caller.user_id;
             let missing = || AppError::NotFound(ErrorCode::NotificationNotFound);
-            inbox::find(c, caller.user_id, id.0, now)?.ok_or_else(missing)?;
-            inbox::mark_read(c, id.0, now)?;
-            inbox::find(c, caller.user_id, id.0, now)?.ok_or_else(missing)
+            inbox::find(c, me, id.0, now)?.ok_or_else(missing)?;
+            inbox::mark_read(c, me, id.0, now)?;
+            let lang = preferences::get(c, me)?.lang;
+            Ok((inbox::find(c, me, id.0, now)?.ok_or_else(missing)?, lang))
         })
         .await?;
-    Ok(web::Json(NotificationResponse::from_row(n)?))
+    Ok(web::Json(NotificationResponse::from_row(n, lang)?))
 }
 
 /// Marks every delivered notification of the caller read.
@@ -328,7 +333,7 @@ fn reminders_out(rows: Vec<ReminderRow>, lang: Lang) -> AppResult<Vec<ReminderRe
 /// The caller's reminders.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReminderList {
-    /// By fire date (at most 500).
+    /// Open ones (pending, or snoozed to a day in the span), by due time (at most 500).
     pub items: Vec<ReminderResponse>,
 }
 
@@ -343,8 +348,8 @@ pub struct ListRemindersQuery {
     pub to: Option<NaiveDate>,
 }
 
-/// The caller's reminders firing between `from` and `to` (default: today and the next 7 days), cancelled
-/// ones left out.
+/// The caller's open reminders between `from` and `to` (default: today and the next 7 days): pending ones
+/// by fire date, snoozed ones on the day their snooze ends; done and cancelled ones left out.
 #[utoipa::path(
     tag = "reminders",
     params(ListRemindersQuery),
@@ -374,12 +379,18 @@ async fn list_reminders(
             "at most 92 days after `from`",
         ));
     }
+    // A snoozed reminder is listed on the day its snooze ends, as instants: [from 00:00, to + 1 00:00).
+    let span = (
+        local_instant(from, 0, 0).naive_utc(),
+        local_instant(to + Duration::days(1), 0, 0).naive_utc(),
+    );
     let (rows, lang) = state
         .db
         .read(move |c| {
             let caller = auth.load(c, now)?;
             let lang = preferences::get(c, caller.user_id)?.lang;
-            Ok((inbox::list_reminders(c, caller.user_id, from, to)?, lang))
+            let rows = inbox::list_reminders(c, caller.user_id, (from, to), span)?;
+            Ok((rows, lang))
         })
         .await?;
     Ok(web::Json(ReminderList {
@@ -604,8 +615,7 @@ fn today_tx(c: &mut DbConn, auth: &Auth, now: NaiveDateTime) -> AppResult<TodayR
     let today = local_date(now.and_utc());
     let lang = preferences::get(c, me)?.lang;
     let reminders = reminders_out(inbox::open_reminders(c, me, today, now)?, lang)?;
-    let end_of_today =
-        crate::domain::reminders::local_instant(today + Duration::days(1), 0, 0).naive_utc();
+    let end_of_today = local_instant(today + Duration::days(1), 0, 0).naive_utc();
     let tasks = tasks::due_for(c, me, end_of_today)?
         .into_iter()
         .map(|t| TodayTask {

@@ -23,6 +23,20 @@ pub struct Notification {
     pub created_at: NaiveDateTime,
 }
 
+/// A notification with the lead days of the reminder it comes from (events have none), so that its text
+/// can be written again in the reader's current language.
+pub type InboxRow = (Notification, Option<i32>);
+
+macro_rules! inbox_query {
+    ($user:expr, $now:expr) => {
+        notifications::table
+            .left_join(reminders::table.on(notifications::reminder_id.eq(reminders::id.nullable())))
+            .filter(notifications::user_id.eq($user))
+            .filter(notifications::deliver_at.le($now))
+            .select((Notification::as_select(), reminders::lead_days.nullable()))
+    };
+}
+
 /// The user's delivered notifications, newest first: ids below `before`, unread only if asked, at most
 /// `limit`.
 pub fn list(
@@ -32,11 +46,8 @@ pub fn list(
     unread_only: bool,
     before: Option<i64>,
     limit: i64,
-) -> QueryResult<Vec<Notification>> {
-    let mut q = notifications::table
-        .filter(notifications::user_id.eq(user_id))
-        .filter(notifications::deliver_at.le(now))
-        .select(Notification::as_select())
+) -> QueryResult<Vec<InboxRow>> {
+    let mut q = inbox_query!(user_id, now)
         .order(notifications::id.desc())
         .limit(limit)
         .into_boxed();
@@ -55,21 +66,24 @@ pub fn find(
     user_id: i64,
     id: i64,
     now: NaiveDateTime,
-) -> QueryResult<Option<Notification>> {
-    notifications::table
+) -> QueryResult<Option<InboxRow>> {
+    inbox_query!(user_id, now)
         .filter(notifications::id.eq(id))
-        .filter(notifications::user_id.eq(user_id))
-        .filter(notifications::deliver_at.le(now))
-        .select(Notification::as_select())
         .first(conn)
         .optional()
 }
 
-/// Marks one notification read (the first read time is kept).
-pub fn mark_read(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+/// Marks one notification of the user read (the first read time is kept).
+pub fn mark_read(
+    conn: &mut DbConn,
+    user_id: i64,
+    id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(
         notifications::table
             .filter(notifications::id.eq(id))
+            .filter(notifications::user_id.eq(user_id))
             .filter(notifications::read_at.is_null()),
     )
     .set(notifications::read_at.eq(now))
@@ -148,19 +162,28 @@ macro_rules! reminder_query {
 /// Most reminders one list returns.
 pub const MAX_REMINDERS: i64 = 500;
 
-/// The user's reminders firing from `from` to `to` (inclusive), cancelled ones left out, by fire date.
+/// The user's open reminders in a span of days: pending ones firing from `from` to `to` (inclusive) and
+/// snoozed ones due again in `[start, end)` (the same days as UTC instants: a snooze moves a reminder to
+/// the day it ends); done and cancelled ones left out. By due time.
 pub fn list_reminders(
     conn: &mut DbConn,
     user_id: i64,
-    from: NaiveDate,
-    to: NaiveDate,
+    (from, to): (NaiveDate, NaiveDate),
+    (start, end): (NaiveDateTime, NaiveDateTime),
 ) -> QueryResult<Vec<ReminderRow>> {
     reminder_query!(user_id)
-        .filter(reminders::fire_date.between(from, to))
-        .filter(reminders::status.ne("cancelled"))
+        .filter(
+            reminders::status
+                .eq("pending")
+                .and(reminders::fire_date.between(from, to))
+                .or(reminders::status
+                    .eq("snoozed")
+                    .and(reminders::due_at.ge(start))
+                    .and(reminders::due_at.lt(end))),
+        )
         .order((
-            reminders::fire_date.asc(),
             reminders::due_at.asc(),
+            reminders::fire_date.asc(),
             reminders::id.asc(),
         ))
         .limit(MAX_REMINDERS)
@@ -208,13 +231,26 @@ pub fn reminder_done(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryRes
         .execute(conn)
 }
 
-/// Snoozes a reminder until `until`: it becomes due again then and is notified anew.
+/// Snoozes a reminder until `until`: it becomes due again then and is notified anew. The scheduler writes
+/// a reminder's notification under the dedupe key `r:<id>`; a snooze starts a new occasion to notify, so
+/// the key of the earlier notification is retired (renamed with its id) in the same transaction, or the
+/// reminder would be claimed again and never reach the inbox.
 pub fn reminder_snooze(
     conn: &mut DbConn,
     id: i64,
     until: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
+    let key = format!("r:{id}");
+    let earlier: Vec<i64> = notifications::table
+        .filter(notifications::dedupe_key.eq(&key))
+        .select(notifications::id)
+        .load(conn)?;
+    for n in earlier {
+        diesel::update(notifications::table.find(n))
+            .set(notifications::dedupe_key.eq(format!("{key}:n{n}")))
+            .execute(conn)?;
+    }
     diesel::update(reminders::table.find(id))
         .set((
             reminders::status.eq("snoozed"),
