@@ -3,13 +3,15 @@
 //! notification; opening the notice marks it read, and the publisher sees who has read it and who has not.
 //! A notice is visible to its recipients and its publisher only (anyone else: 404).
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::extract::{ApiJson, ApiQuery, PathId, page_params};
+use super::extract::{ApiQuery, PathId, page_params};
+use super::idempotency::{Answer, IdempotentJson, once};
 use super::utc;
 use crate::auth::caller::{Auth, Caller};
 use crate::db::DbConn;
@@ -158,7 +160,7 @@ fn publish_tx(
     body: &str,
     org_id: Option<i64>,
     now: NaiveDateTime,
-) -> AppResult<NoticeResponse> {
+) -> AppResult<Answer> {
     caller.require_leader_or_admin()?;
     let org_id = org_id.unwrap_or(caller.org_id);
     let path = notices::org_in_subtree(c, &caller.org_path, org_id)?
@@ -188,14 +190,16 @@ fn publish_tx(
     let read = notices::counts(c, &[id])?
         .first()
         .map_or((0, 0), |r| (r.1, r.2));
-    Ok(response(n, None, Some(read)))
+    Answer::new(StatusCode::CREATED, &response(n, None, Some(read)))
 }
 
 /// Publishes a notice to an org subtree (leaders and admins; managers 403). An org outside the caller's
-/// subtree is 422 `org_id` `not_found`. Each recipient gets a notification.
+/// subtree is 422 `org_id` `not_found`. Each recipient gets a notification. A retry with the same
+/// `Idempotency-Key` answers the first result without publishing (or notifying) again.
 #[utoipa::path(
     tag = "notices",
     request_body = PublishNoticeRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replay key")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Published", body = NoticeResponse),
@@ -207,22 +211,28 @@ fn publish_tx(
 async fn publish_notice(
     state: web::Data<AppState>,
     auth: Auth,
-    body: ApiJson<PublishNoticeRequest>,
+    body: IdempotentJson<PublishNoticeRequest>,
 ) -> AppResult<HttpResponse> {
-    let req = body.0;
+    let IdempotentJson {
+        body: req,
+        key,
+        digest,
+    } = body;
     let mut errs = FieldErrors::default();
     let title = validate::text(&mut errs, "title", &req.title, MAX_TITLE);
     let text = validate_body(&mut errs, &req.body);
     errs.finish()?;
     let now = state.now();
-    let n = state
+    let answer = state
         .db
         .write(move |c| {
             let caller = auth.load(c, now)?;
-            publish_tx(c, &caller, &title, &text, req.org_id, now)
+            once(c, &caller, key.as_deref(), &digest, now, |c| {
+                publish_tx(c, &caller, &title, &text, req.org_id, now)
+            })
         })
         .await?;
-    Ok(HttpResponse::Created().json(n))
+    Ok(answer.respond())
 }
 
 /// A notice body: trimmed, 1–10000 characters; line breaks and tabs allowed, other control characters not.

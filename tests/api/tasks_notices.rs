@@ -198,6 +198,41 @@ async fn deactivate(app: &TestApp, admin: &str, user: i64) {
     .expect(200);
 }
 
+/// Quiet hours from an hour ago to two hours ahead (local time): whatever time the test runs, now is
+/// inside them.
+async fn quiet_now(app: &TestApp, token: &str) {
+    let local = Utc::now() + Duration::hours(8);
+    let hm = |t: DateTime<Utc>| t.format("%H:%M").to_string();
+    app.req(
+        Method::PUT,
+        "/api/v1/me/preferences",
+        Some(token),
+        Some(&json!({
+            "quiet_start": hm(local - Duration::hours(1)),
+            "quiet_end": hm(local + Duration::hours(2)),
+        })),
+    )
+    .await
+    .expect(200);
+}
+
+/// (created at, deliver at) of a user's notifications of `kind`.
+async fn delivery(
+    app: &TestApp,
+    user: i64,
+    kind: &'static str,
+) -> Vec<(chrono::NaiveDateTime, chrono::NaiveDateTime)> {
+    with_db(app, move |c| {
+        notifications::table
+            .filter(notifications::user_id.eq(user))
+            .filter(notifications::kind.eq(kind))
+            .select((notifications::created_at, notifications::deliver_at))
+            .load(c)
+            .unwrap()
+    })
+    .await
+}
+
 /// POST with an `Idempotency-Key` header.
 async fn post_keyed(app: &TestApp, path: &str, token: &str, key: &str, body: &Value) -> Resp {
     let res = app
@@ -236,6 +271,8 @@ async fn a_leader_assigns_to_managers_of_the_subtree_and_each_is_notified_once(a
     register_device(&app, w.t("M0001"), "m1-phone").await;
     register_device(&app, w.t("M0002"), "m2-phone").await;
     register_device(&app, w.t("M0002"), "m2-tablet").await;
+    // M0003 is in quiet hours right now: an assigned task is urgent and comes through all the same.
+    quiet_now(&app, w.t("M0003")).await;
     app.req(
         Method::PUT,
         "/api/v1/me/preferences",
@@ -311,6 +348,11 @@ async fn a_leader_assigns_to_managers_of_the_subtree_and_each_is_notified_once(a
             .await
             .expect(200);
         assert_eq!(unread.body["unread"], 1, "{u}");
+    }
+    for u in ["M0001", "M0002", "M0003"] {
+        let d = delivery(&app, w.id(u), "task_assigned").await;
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].1, d[0].0, "{u}: delivered at once, quiet hours or not");
     }
     // One push per enabled device: M0001 one, M0002 two, M0003 none.
     assert_eq!(outbox_rows(&app, w.id("M0001"), "task_assigned").await, 1);
@@ -1305,6 +1347,8 @@ async fn a_leader_publishes_to_the_subtree_and_sees_who_has_read(app: TestApp) {
     let l1 = w.t("L0001");
     register_device(&app, w.t("M0001"), "m1-phone").await;
     no_quiet_hours(&app, w.t("M0001")).await;
+    // A notice is not urgent: M0002, in quiet hours now, gets it once they are over.
+    quiet_now(&app, w.t("M0002")).await;
     // A deactivated colleague receives nothing.
     deactivate(&app, w.t("admin"), w.id("M0006")).await;
     let gl = org_id(&app, "NJ-GL").await;
@@ -1352,6 +1396,18 @@ async fn a_leader_publishes_to_the_subtree_and_sees_who_has_read(app: TestApp) {
         .collect();
     assert_eq!(note.len(), 1, "{}", inbox.text);
     assert_eq!(note[0]["link"], json!({"type": "notice", "id": id}));
+    let d = delivery(&app, w.id("M0002"), "notice").await;
+    assert_eq!(d.len(), 1);
+    assert!(d[0].1 > d[0].0 + Duration::minutes(30), "deferred: {d:?}");
+    let inbox2 = app.get(INBOX, w.t("M0002")).await.expect(200);
+    assert!(
+        items(&inbox2.body).iter().all(|x| x["kind"] != "notice"),
+        "not yet in the inbox: {}",
+        inbox2.text
+    );
+    // The notice itself is there at once.
+    let list = app.get(NOTICES, w.t("M0002")).await.expect(200).body;
+    assert_eq!(ids(&list), vec![id]);
     let list = app.get(NOTICES, w.t("M0001")).await.expect(200).body;
     assert_eq!(ids(&list), vec![id]);
     assert_eq!(items(&list)[0]["read"], false);
@@ -1645,6 +1701,53 @@ async fn every_notice_field_is_validated(app: TestApp) {
     .problem(401, "missing_token");
 }
 
+async fn a_notice_publish_replays_with_its_idempotency_key(app: TestApp) {
+    let w = Who::login(&app, &["L0001", "M0001"]).await;
+    let l1 = w.t("L0001");
+    let body = json!({"title": "只发一次", "body": "b"});
+    let first = post_keyed(&app, NOTICES, l1, "notice-key-1", &body)
+        .await
+        .expect(201);
+    let again = post_keyed(&app, NOTICES, l1, "notice-key-1", &body)
+        .await
+        .expect(201);
+    assert_eq!(first.body, again.body, "the replay is the first answer");
+    assert_eq!(count_notices(&app).await, (1, 6), "published once");
+    assert_eq!(notes(&app, w.id("M0001"), "notice").await.len(), 1);
+    expect_field(
+        post_keyed(
+            &app,
+            NOTICES,
+            l1,
+            "notice-key-1",
+            &json!({"title": "另一条", "body": "b"}),
+        )
+        .await,
+        "idempotency-key",
+        "key_reused",
+        "key reused",
+    );
+    // A refused publish stores nothing under its key: fixed, the same key publishes.
+    let xw = org_id(&app, "NJ-XW").await;
+    expect_field(
+        post_keyed(
+            &app,
+            NOTICES,
+            l1,
+            "notice-key-2",
+            &json!({"title": "t", "body": "b", "org_id": xw}),
+        )
+        .await,
+        "org_id",
+        "not_found",
+        "out of the subtree",
+    );
+    post_keyed(&app, NOTICES, l1, "notice-key-2", &body)
+        .await
+        .expect(201);
+    assert_eq!(count_notices(&app).await, (2, 12));
+}
+
 async fn notices_page_newest_first(app: TestApp) {
     let w = Who::login(&app, &["L0001", "M0001"]).await;
     let mut made = Vec::new();
@@ -1698,4 +1801,5 @@ backend_tests!(
     who_may_publish_to_which_subtree,
     every_notice_field_is_validated,
     notices_page_newest_first,
+    a_notice_publish_replays_with_its_idempotency_key,
 );
