@@ -1334,6 +1334,111 @@ async fn a_new_due_time_replaces_the_pending_due_reminders(app: TestApp) {
     );
 }
 
+/// (user, kind, occasion date, status) of a task's reminders, sorted.
+async fn reminder_rows(app: &TestApp, task: i64) -> Vec<(i64, String, chrono::NaiveDate, String)> {
+    with_db(app, move |c| {
+        reminders::table
+            .filter(reminders::subject_type.eq("task"))
+            .filter(reminders::subject_id.eq(task))
+            .order((reminders::user_id, reminders::kind, reminders::id))
+            .select((
+                reminders::user_id,
+                reminders::kind,
+                reminders::occasion_date,
+                reminders::status,
+            ))
+            .load(c)
+            .unwrap()
+    })
+    .await
+}
+
+async fn the_scheduler_follows_a_tasks_due_time_and_assignees(app: TestApp) {
+    use fieldwork::scheduler::{Settings, tick};
+    let w = Who::login(&app, &["L0001", "M0001", "M0002"]).await;
+    let l1 = w.t("L0001");
+    let (m1, m2) = (w.id("M0001"), w.id("M0002"));
+    let local = |t: DateTime<Utc>| (t + Duration::hours(8)).date_naive();
+    let now = Utc::now();
+    let due = now + Duration::days(3);
+    let t = create_task(
+        &app,
+        l1,
+        &json!({"title": "三天后", "due_at": due.to_rfc3339_opts(SecondsFormat::Secs, true), "assignee_ids": [m1, m2]}),
+    )
+    .await;
+    let id = id_of(&t);
+    tick(&app.db, now, Settings::default()).await.unwrap();
+    let rows = reminder_rows(&app, id).await;
+    for u in [m1, m2] {
+        assert!(
+            rows.iter()
+                .any(|r| r.0 == u && r.1 == "task_due" && r.2 == local(due) && r.3 == "pending"),
+            "a due reminder for {u}: {rows:?}"
+        );
+    }
+    assert!(rows.iter().all(|r| r.2 == local(due)), "{rows:?}");
+    // Ticking again creates nothing new.
+    tick(&app.db, now, Settings::default()).await.unwrap();
+    assert_eq!(reminder_rows(&app, id).await, rows);
+    // A due time beyond the look-ahead: the old reminders go and none replace them yet.
+    let far = now + Duration::days(30);
+    app.patch(
+        &task_path(id, ""),
+        l1,
+        &json!({"due_at": far.to_rfc3339_opts(SecondsFormat::Secs, true)}),
+    )
+    .await
+    .expect(200);
+    tick(&app.db, now, Settings::default()).await.unwrap();
+    assert_eq!(
+        reminder_rows(&app, id).await,
+        vec![],
+        "stale reminders remain"
+    );
+    // Back within the window, on another day: reminders for the new date only.
+    let due2 = now + Duration::days(4);
+    app.patch(
+        &task_path(id, ""),
+        l1,
+        &json!({"due_at": due2.to_rfc3339_opts(SecondsFormat::Secs, true)}),
+    )
+    .await
+    .expect(200);
+    tick(&app.db, now, Settings::default()).await.unwrap();
+    let rows = reminder_rows(&app, id).await;
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter().all(|r| r.2 == local(due2) && r.3 == "pending"),
+        "{rows:?}"
+    );
+    // M0001 finishes: their reminders are cancelled and not made again; M0002 keeps theirs.
+    app.post(&task_path(id, "done"), Some(w.t("M0001")), &json!({}))
+        .await
+        .expect(200);
+    tick(&app.db, now, Settings::default()).await.unwrap();
+    let rows = reminder_rows(&app, id).await;
+    assert!(
+        rows.iter()
+            .filter(|r| r.0 == m1)
+            .all(|r| r.3 == "cancelled"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.0 == m2 && r.3 == "pending"),
+        "{rows:?}"
+    );
+    // Cancelling the task ends them all, for good.
+    app.post(&task_path(id, "cancel"), Some(l1), &json!({}))
+        .await
+        .expect(200);
+    tick(&app.db, now, Settings::default()).await.unwrap();
+    let rows = reminder_rows(&app, id).await;
+    assert!(rows.iter().all(|r| r.3 == "cancelled"), "{rows:?}");
+    // Nobody was notified of a due task three days ahead.
+    assert!(notes(&app, m2, "task_due").await.is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Notices
 // ---------------------------------------------------------------------------------------------------------
@@ -1797,6 +1902,7 @@ backend_tests!(
     every_task_field_is_validated,
     a_task_create_replays_with_its_idempotency_key,
     a_new_due_time_replaces_the_pending_due_reminders,
+    the_scheduler_follows_a_tasks_due_time_and_assignees,
     a_leader_publishes_to_the_subtree_and_sees_who_has_read,
     who_may_publish_to_which_subtree,
     every_notice_field_is_validated,
