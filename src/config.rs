@@ -57,6 +57,13 @@ pub struct Settings {
     /// Seconds between scheduler and push-dispatcher passes (0: no background jobs).
     #[arg(long, env = "FIELDWORK_TICK_SECS", default_value_t = 60)]
     pub tick_secs: u64,
+    /// Where 29 February birthdays are remembered in common years: `feb28` or `mar1`.
+    #[arg(long, env = "FIELDWORK_FEB29", value_enum, default_value = "feb28")]
+    pub feb29: Feb29,
+    /// Days the scheduler looks ahead when generating reminders.
+    #[arg(long, env = "FIELDWORK_REMINDER_WINDOW_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(i64).range(1..=60))]
+    pub reminder_window_days: i64,
     /// Path of a Firebase service-account key (JSON). Unset: pushes are only logged (the log gateway).
     #[arg(long, env = "FIELDWORK_FCM_SERVICE_ACCOUNT_KEY")]
     pub fcm_service_account_key: Option<std::path::PathBuf>,
@@ -70,6 +77,15 @@ pub struct Settings {
         default_value = "https://fcm.googleapis.com"
     )]
     pub fcm_base_url: String,
+}
+
+/// Where 29 February birthdays go in common years (the setting; the rule is `domain::reminders::Feb29Rule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Feb29 {
+    /// 28 February.
+    Feb28,
+    /// 1 March.
+    Mar1,
 }
 
 impl Settings {
@@ -88,6 +104,8 @@ impl Settings {
             environment: Environment::Dev,
             log_json: false,
             tick_secs: 0,
+            feb29: Feb29::Feb28,
+            reminder_window_days: 7,
             fcm_service_account_key: None,
             fcm_project_id: None,
             fcm_base_url: "https://fcm.googleapis.com".into(),

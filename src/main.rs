@@ -121,8 +121,17 @@ fn spawn_jobs(db: &Db, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
     tracing::info!(gateway = gateway.name(), "push gateway ready");
     let db = db.clone();
     let every = std::time::Duration::from_secs(settings.tick_secs);
+    let window_days = settings.reminder_window_days;
+    let feb29 = match settings.feb29 {
+        fieldwork::config::Feb29::Feb28 => fieldwork::domain::reminders::Feb29Rule::Feb28,
+        fieldwork::config::Feb29::Mar1 => fieldwork::domain::reminders::Feb29Rule::Mar1,
+    };
     tokio::spawn(async move {
-        let jobs = fieldwork::scheduler::Settings::default();
+        let jobs = fieldwork::scheduler::Settings {
+            window_days,
+            feb29,
+            ..fieldwork::scheduler::Settings::default()
+        };
         let dispatch = fieldwork::push::outbox::DispatchSettings::default();
         let mut interval = tokio::time::interval(every);
         loop {
@@ -138,15 +147,23 @@ fn spawn_jobs(db: &Db, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "scheduler pass failed"),
             }
-            match fieldwork::push::outbox::dispatch_once(&db, &gateway, &dispatch, now).await {
-                Ok(r) if r.leased > 0 => tracing::info!(
-                    sent = r.sent,
-                    retried = r.retried,
-                    dead = r.dead,
-                    "dispatch pass"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "dispatch pass failed"),
+            // Drain what is due (a bounded number of batches per tick).
+            for _ in 0..100 {
+                match fieldwork::push::outbox::dispatch_once(&db, &gateway, &dispatch, clock.now())
+                    .await
+                {
+                    Ok(r) if r.leased > 0 => tracing::info!(
+                        sent = r.sent,
+                        retried = r.retried,
+                        dead = r.dead,
+                        "dispatch pass"
+                    ),
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dispatch pass failed");
+                        break;
+                    }
+                }
             }
         }
     });

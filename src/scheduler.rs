@@ -173,10 +173,19 @@ pub fn apply_preferences(conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<u
     let custom = preferences::load_all(conn)?;
     let stamp = now.naive_utc();
     let mut n = 0;
-    let kinds = leads_by_kind(&custom).into_iter().chain(std::iter::once((
+    let mut kinds: HashMap<Kind, Vec<i32>> = leads_by_kind(&custom).into_iter().collect();
+    kinds.insert(
         Kind::WorklogMissing,
         Kind::WorklogMissing.default_leads().to_vec(),
-    )));
+    );
+    for (kind, lead) in repo::open_leads(conn)? {
+        if let Some(kind) = Kind::parse(&kind) {
+            let leads = kinds.entry(kind).or_default();
+            if !leads.contains(&lead) {
+                leads.push(lead);
+            }
+        }
+    }
     for (kind, leads) in kinds {
         for lead in leads {
             let wants = |p: &Prefs| p.enabled(kind) && p.leads(kind).contains(&lead);
@@ -202,7 +211,7 @@ pub fn apply_preferences(conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<u
                 n += repo::mute(conn, kind, lead, &yes, true, stamp)?;
             }
             if !yes.is_empty() {
-                n += repo::unmute(conn, kind, lead, &yes, stamp)?;
+                n += repo::unmute(conn, kind, lead, &yes, local_date(now), stamp)?;
             }
         }
     }

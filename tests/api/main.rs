@@ -18,6 +18,7 @@ mod opportunities_worklogs;
 mod orgs_users;
 mod push;
 mod reminders;
+mod scheduler_rules;
 mod sync;
 mod tasks_notices;
 mod teams_transfers;

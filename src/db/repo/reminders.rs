@@ -458,12 +458,25 @@ pub fn mute(
         .execute(conn)
 }
 
-/// Unmutes the muted reminders of `kind` at `lead` of the given users (who turned it back on).
+/// The (kind, lead) pairs of open, un-notified reminders (a lead someone chose earlier and dropped since
+/// still has rows to mute).
+pub fn open_leads(conn: &mut DbConn) -> QueryResult<Vec<(String, i32)>> {
+    reminders::table
+        .filter(reminders::status.eq("pending"))
+        .filter(reminders::notified_at.is_null())
+        .select((reminders::kind, reminders::lead_days))
+        .distinct()
+        .load(conn)
+}
+
+/// Unmutes the muted reminders of `kind` at `lead` of the given users (who turned it back on) that have
+/// not yet passed (fire date from `today`): a reminder of last week is not sent late.
 pub fn unmute(
     conn: &mut DbConn,
     kind: Kind,
     lead: i32,
     users_: &[i64],
+    today: NaiveDate,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(
@@ -471,6 +484,7 @@ pub fn unmute(
             .filter(reminders::kind.eq(kind.as_str()))
             .filter(reminders::lead_days.eq(lead))
             .filter(reminders::status.eq("muted"))
+            .filter(reminders::fire_date.ge(today))
             .filter(reminders::user_id.eq_any(users_)),
     )
     .set((
@@ -539,10 +553,13 @@ pub fn due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<Vec
 /// Marks reminders notified (only those still un-notified: a concurrent pass that got there first wins).
 /// Returns the ids this call marked.
 pub fn mark_notified(conn: &mut DbConn, ids: &[i64], now: NaiveDateTime) -> QueryResult<Vec<i64>> {
+    // Re-checked at the claim: a snooze or a "done" that committed since `due` read the row wins.
     diesel::update(
         reminders::table
             .filter(reminders::id.eq_any(ids))
-            .filter(reminders::notified_at.is_null()),
+            .filter(reminders::notified_at.is_null())
+            .filter(reminders::status.eq_any(["pending", "snoozed"]))
+            .filter(reminders::due_at.le(now)),
     )
     .set((
         reminders::notified_at.eq(now),
