@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod field;
+pub mod work;
 
 use chrono::NaiveDateTime;
 
@@ -116,7 +117,9 @@ pub fn load_with_field_work(
         if !load_people(c, &hash, now.naive_utc())? {
             return Ok(None);
         }
-        Ok(Some(field::load(c, now, size)?))
+        let customers = field::load(c, now, size)?;
+        work::load(c, now)?;
+        Ok(Some(customers))
     })
 }
 
