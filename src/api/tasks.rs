@@ -167,8 +167,10 @@ pub struct CreateTaskRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTaskRequest {
-    /// 1–200 characters.
-    pub title: Option<String>,
+    /// 1–200 characters (not `null`).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
     /// Up to 4000 characters; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -177,8 +179,10 @@ pub struct UpdateTaskRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub due_at: Option<Option<DateTime<Utc>>>,
-    /// Priority.
-    pub priority: Option<Priority>,
+    /// Priority (not `null`).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Priority>)]
+    pub priority: Option<Option<Priority>>,
     /// A customer the caller sees; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
@@ -333,6 +337,12 @@ fn description(errs: &mut FieldErrors, value: Option<&str>) -> Option<String> {
         );
     }
     Some(v.to_owned())
+}
+
+/// 422 `invalid_type` for a `null` given to a field that cannot be cleared.
+fn not_null<T>(errs: &mut FieldErrors, field: &str) -> Option<T> {
+    errs.add(field, "invalid_type", "must not be null");
+    None
 }
 
 fn future(
@@ -578,14 +588,18 @@ async fn update_task(
     let now = state.now();
     let mut errs = FieldErrors::default();
     let changes = TaskChanges {
-        title: req
-            .title
-            .map(|t| validate::text(&mut errs, "title", &t, MAX_TITLE)),
+        title: req.title.and_then(|t| match t {
+            Some(t) => Some(validate::text(&mut errs, "title", &t, MAX_TITLE)),
+            None => not_null(&mut errs, "title"),
+        }),
         description: req
             .description
             .map(|d| description(&mut errs, d.as_deref())),
         due_at: req.due_at.map(|d| future(&mut errs, d, now)),
-        priority: req.priority.map(|p| p.as_str().to_owned()),
+        priority: req.priority.and_then(|p| match p {
+            Some(p) => Some(p.as_str().to_owned()),
+            None => not_null(&mut errs, "priority"),
+        }),
         customer_id: req.customer_id,
         updated_at: None,
     };

@@ -1103,6 +1103,8 @@ async fn every_task_field_is_validated(app: TestApp) {
         (json!({"title": ""}), "title", "required"),
         (json!({"title": "x".repeat(201)}), "title", "too_long"),
         (json!({"title": 1}), "title", "invalid_type"),
+        (json!({"title": null}), "title", "invalid_type"),
+        (json!({"priority": null}), "priority", "invalid_type"),
         (
             json!({"description": "x".repeat(4001)}),
             "description",
