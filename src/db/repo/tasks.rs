@@ -234,16 +234,16 @@ pub fn close(conn: &mut DbConn, id: i64, status: &str, now: NaiveDateTime) -> Qu
 }
 
 /// Drops the open reminders of a task whose due time changed (the scheduler makes the right ones on its
-/// next pass). Open means pending or snoozed, notified already or not: each speaks of the old due time, so
-/// a shown one would linger on the "today" screen and a snoozed one would fire again, both stale. Deleted
-/// rather than cancelled, so that moving the due time back regenerates them (occurrences are unique per
-/// occasion). Done ones stay as history.
+/// next pass). Open means pending, snoozed or muted (by the user's preferences), notified already or not:
+/// each speaks of the old due time, so a shown one would linger on the "today" screen and a snoozed one
+/// would fire again, both stale. Deleted rather than cancelled, so that moving the due time back
+/// regenerates them (occurrences are unique per occasion). Done ones stay as history.
 pub fn forget_reminders(conn: &mut DbConn, task_id: i64) -> QueryResult<usize> {
     diesel::delete(
         reminders::table
             .filter(reminders::subject_type.eq("task"))
             .filter(reminders::subject_id.eq(task_id))
-            .filter(reminders::status.eq_any(["pending", "snoozed"])),
+            .filter(reminders::status.eq_any(["pending", "snoozed", "muted"])),
     )
     .execute(conn)
 }
