@@ -106,8 +106,9 @@ pub fn notify(conn: &mut DbConn, planned: &[Planned], now: NaiveDateTime) -> Que
         .filter_map(|p| p.dedupe_key.clone())
         .collect();
     let mut seen = existing_keys(conn, &keys)?;
-    let mut written = 0;
-    let mut pushed: Vec<(i64, i64, NaiveDateTime)> = Vec::new();
+    // Rows to write, split by whether they are pushed; written in multi-row inserts that skip a dedupe key
+    // a concurrent pass wrote first (`ON CONFLICT DO NOTHING`) and return what they wrote.
+    let mut rows: [Vec<_>; 2] = [Vec::new(), Vec::new()];
     for p in planned {
         if let Some(key) = &p.dedupe_key
             && !seen.insert(key.clone())
@@ -117,26 +118,39 @@ pub fn notify(conn: &mut DbConn, planned: &[Planned], now: NaiveDateTime) -> Que
         let (lang, quiet) = prefs.get(&p.user_id).copied().unwrap_or_default();
         let (title, body) = texts(p.kind, p.lead, lang);
         let at = deliver_at(p.at.and_utc(), quiet, p.kind.urgent()).naive_utc();
-        let id: i64 = diesel::insert_into(notifications::table)
-            .values((
-                notifications::user_id.eq(p.user_id),
-                notifications::kind.eq(p.kind.as_str()),
-                notifications::title.eq(title),
-                notifications::body.eq(body),
-                notifications::link_type.eq(p.link.map(|l| l.0)),
-                notifications::link_id.eq(p.link.map(|l| l.1)),
-                notifications::urgent.eq(p.kind.urgent()),
-                notifications::reminder_id.eq(p.reminder_id),
-                notifications::dedupe_key.eq(&p.dedupe_key),
-                notifications::deliver_at.eq(at),
-                notifications::expires_at.eq(at + relevance(p.kind)),
-                notifications::created_at.eq(now),
-            ))
-            .returning(notifications::id)
-            .get_result(conn)?;
-        written += 1;
-        if p.push {
-            pushed.push((id, p.user_id, at));
+        rows[usize::from(p.push)].push((
+            notifications::user_id.eq(p.user_id),
+            notifications::kind.eq(p.kind.as_str()),
+            notifications::title.eq(title),
+            notifications::body.eq(body),
+            notifications::link_type.eq(p.link.map(|l| l.0)),
+            notifications::link_id.eq(p.link.map(|l| l.1)),
+            notifications::urgent.eq(p.kind.urgent()),
+            notifications::reminder_id.eq(p.reminder_id),
+            notifications::dedupe_key.eq(p.dedupe_key.clone()),
+            notifications::deliver_at.eq(at),
+            notifications::expires_at.eq(at + relevance(p.kind)),
+            notifications::created_at.eq(now),
+        ));
+    }
+    let mut written = 0;
+    let mut pushed: Vec<(i64, i64, NaiveDateTime)> = Vec::new();
+    for (push, rows) in rows.iter().enumerate() {
+        for chunk in rows.chunks(200) {
+            let q = diesel::insert_into(notifications::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .returning((
+                    notifications::id,
+                    notifications::user_id,
+                    notifications::deliver_at,
+                ));
+            let done: Vec<(i64, i64, NaiveDateTime)> =
+                crate::per_backend!(&mut *conn, |c| q.get_results(c))?;
+            written += done.len();
+            if push == 1 {
+                pushed.extend(done);
+            }
         }
     }
     if pushed.is_empty() {
