@@ -333,7 +333,7 @@ mod tests {
             .filter(|x| x.kind == Kind::CustomerBirthday)
             .map(|x| (x.lead, x.occasion))
             .collect();
-        assert_eq!(birthday, [(3, fire + Duration::days(3)), (0, fire)]);
+        assert_eq!(birthday, [(0, fire), (3, fire + Duration::days(3))]);
         let overdue = o.iter().find(|x| x.kind == Kind::LoanOverdue).unwrap();
         assert_eq!(
             overdue.occasion,

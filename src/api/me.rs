@@ -54,14 +54,7 @@ pub struct ChangePasswordRequest {
 #[get("/me")]
 async fn get_me(state: web::Data<AppState>, auth: Auth) -> AppResult<web::Json<MeResponse>> {
     let now = state.now();
-    let (user, org, mut path) = state
-        .db
-        .read(move |c| {
-            let (_, user, org) = auth.load_with_user(c, now)?;
-            let path = users::org_chain(c, &org.path)?;
-            Ok((user, org, path))
-        })
-        .await?;
+    let (user, org, mut path) = state.db.read(move |c| auth.load_with_chain(c, now)).await?;
     path.sort_by_key(|o| o.path.len());
     let org_path = path.iter().map(OrgRef::from_row).collect();
     Ok(web::Json(MeResponse {

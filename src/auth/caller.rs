@@ -117,6 +117,23 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// `load_with_user`, also returning the orgs on the path of the caller's org (unordered), in the same
+    /// single query (for `/me`).
+    pub fn load_with_chain(
+        &self,
+        conn: &mut DbConn,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(User, Org, Vec<Org>), AppError> {
+        let (user, org, chain) =
+            sessions::load_caller_with_chain(conn, self.user_id, &self.session_id, now)?
+                .ok_or(AppError::Unauthorized(ErrorCode::SessionEnded))?;
+        // The same check as `load` does, so a bad stored role fails here too.
+        Role::parse(&user.role).ok_or_else(|| AppError::Internal(anyhow::anyhow!("bad role")))?;
+        Ok((user, org, chain))
+    }
+}
+
 /// An authenticated user with a live session.
 #[derive(Debug, Clone)]
 pub struct Caller {

@@ -245,6 +245,43 @@ fn record(
     Ok(())
 }
 
+/// PostgreSQL: `record` of many `Sent` outcomes in one statement, while `me` still holds each lease. One
+/// round trip per row to a server process cost more than the sends themselves (a pass records up to
+/// `batch` rows); SQLite runs in process, where `record` row by row is cheap, and has no arrays.
+fn record_sent_pg(
+    conn: &mut diesel::PgConnection,
+    me: &str,
+    sent: &[(Leased, SendOutcome)],
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamp};
+    if sent.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(sent.len());
+    let mut attempts = Vec::with_capacity(sent.len());
+    let mut message_ids = Vec::with_capacity(sent.len());
+    for (row, outcome) in sent {
+        if let SendOutcome::Sent { message_id } = outcome {
+            ids.push(row.id);
+            attempts.push(row.attempts + 1);
+            message_ids.push(message_id.clone());
+        }
+    }
+    diesel::sql_query(
+        "UPDATE push_outbox AS o SET status = 'sent', attempts = v.attempts, sent_at = $1, \
+         provider_message_id = v.message_id, lease_until = NULL \
+         FROM unnest($2::bigint[], $3::int[], $4::text[]) AS v(id, attempts, message_id) \
+         WHERE o.id = v.id AND o.leased_by = $5",
+    )
+    .bind::<Timestamp, _>(now)
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Array<Integer>, _>(attempts)
+    .bind::<Array<Text>, _>(message_ids)
+    .bind::<Text, _>(me)
+    .execute(conn)
+}
+
 /// One dispatcher pass at `now`: lease, send, record. A crash after leasing leaves the rows leased until the
 /// lease expires; the next pass after that sends them (once: the sent ones are marked).
 pub async fn dispatch_once(
@@ -300,6 +337,17 @@ pub async fn dispatch_once(
     let done_at = stamp;
     report = db
         .write(move |c| {
+            let results = match c {
+                DbConn::Pg(pg) => {
+                    let (sent, rest): (Vec<_>, Vec<_>) = results
+                        .into_iter()
+                        .partition(|(_, o)| matches!(o, SendOutcome::Sent { .. }));
+                    report.sent += sent.len();
+                    record_sent_pg(pg, &me, &sent, done_at)?;
+                    rest
+                }
+                DbConn::Sqlite(_) => results,
+            };
             for (row, outcome) in &results {
                 record(c, &me, row, outcome, done_at, max, &mut report)?;
             }

@@ -4,7 +4,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::auth::caller::Scope;
+use crate::auth::caller::{Reach, Scope};
 use crate::db::DbConn;
 use crate::db::models::{Customer, NewCustomer};
 use crate::db::repo::scope;
@@ -39,6 +39,28 @@ pub struct BirthdayKeys {
     pub lunar: Vec<i32>,
     /// Lunar keys of customers born in a leap month (闰月).
     pub lunar_leap: Vec<i32>,
+}
+
+impl CustomerFilter {
+    /// True when no filter is set.
+    pub fn is_empty(&self) -> bool {
+        let Self {
+            q,
+            tier,
+            category,
+            manager_id,
+            org_path,
+            birthdays,
+            maturing,
+        } = self;
+        q.is_none()
+            && tier.is_none()
+            && category.is_none()
+            && manager_id.is_none()
+            && org_path.is_none()
+            && birthdays.is_none()
+            && maturing.is_none()
+    }
 }
 
 /// Changes to a customer; `Some(None)` clears a nullable column.
@@ -81,6 +103,9 @@ pub fn list(
     after: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<Customer>> {
+    if f.is_empty() {
+        return list_unfiltered(conn, scope, after, limit);
+    }
     let mut q = customers::table
         .filter(scope::customers(scope))
         .into_boxed();
@@ -150,6 +175,72 @@ pub fn list(
         .order(customers::id.asc())
         .select(Customer::as_select())
         .load(conn)
+}
+
+/// `list` without filters (the phone's plain list): one statement of fixed shape on the backend's own
+/// connection, so it is prepared once and its SQL is not rendered again on every call (the two-backend
+/// connection renders it twice per execution, and the `IN` list of `list`'s second query is prepared again
+/// every time on SQLite). The page's ids are still chosen first, in a subquery, for the reason given in
+/// `list`.
+fn list_unfiltered(
+    conn: &mut DbConn,
+    scope: &Scope,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Customer>> {
+    let after = after.unwrap_or(i64::MIN);
+    // The subquery reads `customers` under another name: diesel refuses a table inside itself.
+    let p = diesel::alias!(customers as page);
+    let page = p
+        .filter(p.field(customers::archived_at).is_null())
+        .filter(p.field(customers::id).gt(after))
+        .order(p.field(customers::id).asc())
+        .limit(limit)
+        .select(p.field(customers::id));
+    match scope.reach {
+        Reach::Own => match conn {
+            DbConn::Sqlite(c) => {
+                let page = page.filter(
+                    p.field(customers::manager_id).eq(scope.user_id).or(p
+                        .field(customers::team_id)
+                        .eq_any(scope::teams_of(scope.user_id))
+                        .assume_not_null()),
+                );
+                customers::table
+                    .filter(customers::id.eq_any(page))
+                    .order(customers::id.asc())
+                    .select(Customer::as_select())
+                    .load(c)
+            }
+            DbConn::Pg(c) => {
+                // PostgreSQL cannot put `team_id IN (subquery)` beside `manager_id = ?` in one bitmap scan
+                // and reads every customer instead; `= ANY(ARRAY(subquery))` uses both indexes (measured on
+                // the demo data: 9.9 ms → 0.6 ms). SQLite has no arrays and plans the `IN` well.
+                let teams = diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "page.team_id = ANY(ARRAY(SELECT team_id FROM team_members WHERE user_id = ",
+                )
+                .bind::<diesel::sql_types::BigInt, _>(scope.user_id)
+                .sql("))");
+                let page = page.filter(p.field(customers::manager_id).eq(scope.user_id).or(teams));
+                customers::table
+                    .filter(customers::id.eq_any(page))
+                    .order(customers::id.asc())
+                    .select(Customer::as_select())
+                    .load(c)
+            }
+        },
+        Reach::Subtree => {
+            let page = page.filter(
+                p.field(customers::manager_id)
+                    .eq_any(scope::users_in_subtree(&scope.org_path)),
+            );
+            crate::per_backend!(conn, |c| customers::table
+                .filter(customers::id.eq_any(page))
+                .order(customers::id.asc())
+                .select(Customer::as_select())
+                .load(c))
+        }
+    }
 }
 
 /// Inserts a customer and returns its id.

@@ -66,13 +66,36 @@ pub fn customers(scope: &Scope) -> Filter<customers::table> {
 }
 
 /// One customer in scope.
+///
+/// The filter of `customers` written out per reach, on the backend's own connection: a detail view and
+/// every write on a customer's records start with this, and through the two-backend connection diesel
+/// renders the SQL of every execution again although the statement is prepared once.
 pub fn find_customer(conn: &mut DbConn, scope: &Scope, id: i64) -> QueryResult<Option<Customer>> {
-    customers::table
+    let q = customers::table
         .filter(customers::id.eq(id))
-        .filter(customers(scope))
-        .select(Customer::as_select())
-        .first(conn)
-        .optional()
+        .filter(customers::archived_at.is_null());
+    match scope.reach {
+        Reach::Subtree => {
+            let q = q.filter(customers::manager_id.eq_any(users_in_subtree(&scope.org_path)));
+            crate::per_backend!(conn, |c| q
+                .select(Customer::as_select())
+                .first(c)
+                .optional())
+        }
+        Reach::Own => {
+            let q = q.filter(
+                customers::manager_id
+                    .eq(scope.user_id)
+                    .or(customers::team_id
+                        .eq_any(teams_of(scope.user_id))
+                        .assume_not_null()),
+            );
+            crate::per_backend!(conn, |c| q
+                .select(Customer::as_select())
+                .first(c)
+                .optional())
+        }
+    }
 }
 
 /// Whether `scope` sees a record owned by `manager_id` (visits, opportunities, work logs): the manager

@@ -21,22 +21,25 @@ pub struct CallerRow {
 }
 
 /// The caller behind a live (unrevoked, unexpired) session of an active user, in one query.
+///
+/// Run on the backend's own connection (`per_backend!`): this query precedes every authenticated request,
+/// and through the two-backend connection diesel renders its SQL twice per execution even when the
+/// prepared statement is cached (measured: a third of `GET /me`'s database time).
 pub fn load_caller(
     conn: &mut DbConn,
     user_id: i64,
     session_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<CallerRow>> {
-    sessions::table
+    let q = sessions::table
         .inner_join(users::table.inner_join(orgs::table))
         .filter(sessions::id.eq(session_id))
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .filter(users::active.eq(true))
-        .select((users::id, users::role, users::org_id, orgs::path))
-        .first(conn)
-        .optional()
+        .select((users::id, users::role, users::org_id, orgs::path));
+    crate::per_backend!(conn, |c| q.first(c).optional())
 }
 
 /// The user (with their org) behind a live session of an active user: `load_caller` for handlers that
@@ -47,7 +50,9 @@ pub fn load_caller_user(
     session_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<(User, Org)>> {
-    sessions::table
+    // On the backend's own connection, as `load_caller` (the query is written in the macro: `as_select`
+    // names the backend).
+    crate::per_backend!(conn, |c| sessions::table
         .inner_join(users::table.inner_join(orgs::table))
         .filter(sessions::id.eq(session_id))
         .filter(sessions::user_id.eq(user_id))
@@ -55,8 +60,49 @@ pub fn load_caller_user(
         .filter(sessions::expires_at.gt(now))
         .filter(users::active.eq(true))
         .select((User::as_select(), Org::as_select()))
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
+}
+
+/// `load_caller_user` with the orgs on the path of the user's org (head office down to it, in no particular
+/// order), all in one statement: one row per org on the path. `GET /me` answers from this alone.
+pub fn load_caller_with_chain(
+    conn: &mut DbConn,
+    user_id: i64,
+    session_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<(User, Org, Vec<Org>)>> {
+    // The orgs above (and including) the user's: those whose path is a prefix of the user's org's path.
+    let up = diesel::alias!(orgs as up);
+    let rows: Vec<(User, Org, Org)> = crate::per_backend!(conn, |c| sessions::table
+        .inner_join(users::table.inner_join(orgs::table))
+        .inner_join(up.on(orgs::path.like(up.field(orgs::path).concat("%"))))
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(users::active.eq(true))
+        .select((
+            User::as_select(),
+            Org::as_select(),
+            up.fields((
+                orgs::id,
+                orgs::parent_id,
+                orgs::code,
+                orgs::name,
+                orgs::kind,
+                orgs::path,
+                orgs::created_at,
+                orgs::updated_at,
+            )),
+        ))
+        .load(c))?;
+    let mut rows = rows.into_iter();
+    let Some((user, org, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let chain = std::iter::once(first).chain(rows.map(|r| r.2)).collect();
+    Ok(Some((user, org, chain)))
 }
 
 /// Stores a new session with its first refresh token.

@@ -55,14 +55,16 @@ pub fn find(conn: &mut DbConn, scope: &Scope, id: i64) -> QueryResult<Option<(Us
 pub fn org_chain(conn: &mut DbConn, path: &str) -> QueryResult<Vec<Org>> {
     use diesel::IntoSql;
     use diesel::sql_types::Text;
-    orgs::table
+    // On the backend's own connection: `GET /me` runs this on every call, and the two-backend connection
+    // renders the SQL of every execution again (see `sessions::load_caller`).
+    crate::per_backend!(conn, |c| orgs::table
         .filter(
             path.to_owned()
                 .into_sql::<Text>()
                 .like(orgs::path.concat("%")),
         )
         .select(Org::as_select())
-        .load(conn)
+        .load(c))
 }
 
 /// Users in scope after `after`, by id, at most `limit`.
@@ -73,6 +75,9 @@ pub fn list(
     after: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<(User, Org)>> {
+    if f.org_id.is_none() && f.role.is_none() && f.active.is_none() && f.q.is_none() {
+        return list_unfiltered(conn, scope, after, limit);
+    }
     let mut q = scoped(scope);
     if let Some(o) = f.org_id {
         q = q.filter(users::org_id.eq(o));
@@ -99,6 +104,36 @@ pub fn list(
         .limit(limit)
         .select((User::as_select(), Org::as_select()))
         .load(conn)
+}
+
+/// `list` without filters: one statement of fixed shape on the backend's own connection, prepared once and
+/// not rendered again on every call (see `sessions::load_caller`).
+fn list_unfiltered(
+    conn: &mut DbConn,
+    scope: &Scope,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<(User, Org)>> {
+    let after = after.unwrap_or(i64::MIN);
+    let q = users::table
+        .inner_join(orgs::table)
+        .filter(users::id.gt(after))
+        .order(users::id.asc())
+        .limit(limit);
+    match scope.reach {
+        Reach::Subtree => {
+            let q = q.filter(orgs::path.like(scope.subtree_pattern()));
+            crate::per_backend!(conn, |c| q
+                .select((User::as_select(), Org::as_select()))
+                .load(c))
+        }
+        Reach::Own => {
+            let q = q.filter(users::id.eq(scope.user_id));
+            crate::per_backend!(conn, |c| q
+                .select((User::as_select(), Org::as_select()))
+                .load(c))
+        }
+    }
 }
 
 /// A user and their org by id, unscoped: for authentication only, where a live session is the proof.
