@@ -1,8 +1,9 @@
 //! `/api/v1/tasks`: tasks (待办). A leader or admin assigns one to managers of their subtree (one or many);
 //! a manager sets tasks for themself only. Assignment notifies each assignee at once (urgent: through quiet
 //! hours), in the same transaction; due reminders follow from the scheduler. A task is visible to its
-//! creator and its assignees only (anyone else: 404); the creator sees completion per assignee, an assignee
-//! their own part. It is `open` until every assignee is done (`done`) or the creator cancels it.
+//! creator, its assignees, and the leaders and admins whose subtree holds its org (anyone else: 404); the
+//! creator and those leaders see completion per assignee, an assignee their own part. Only the creator
+//! edits or cancels (others who see it: 403), only an assignee finishes their part. It is `open` until every assignee is done (`done`) or the creator cancels it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, patch, post, web};
@@ -214,12 +215,39 @@ pub enum TaskRole {
     Created,
 }
 
-fn respond(t: Task, all: &[Assignee], viewer: i64) -> TaskResponse {
+/// The org subtree whose tasks a leader or admin oversees (sees, with every assignee's part); managers
+/// see only the tasks they created or were given.
+fn oversees(caller: &Caller) -> Option<&str> {
+    (caller.role != Role::Manager).then_some(caller.org_path.as_str())
+}
+
+/// Who is looking at a task: its creator and overseeing leaders see every assignee, an assignee their part.
+#[derive(Debug, Clone, Copy)]
+struct Viewer {
+    user_id: i64,
+    oversees: bool,
+}
+
+impl Viewer {
+    fn of(caller: &Caller) -> Self {
+        Self {
+            user_id: caller.user_id,
+            oversees: oversees(caller).is_some(),
+        }
+    }
+}
+
+fn respond(t: Task, all: &[Assignee], viewer: Viewer) -> TaskResponse {
     let mine: Vec<&Assignee> = all.iter().filter(|a| a.task_id == t.id).collect();
-    let shown: Vec<&Assignee> = if t.created_by == viewer {
+    // An overseeing leader who is also an assignee (given the task from above) sees only their part.
+    let assignee = mine.iter().any(|a| a.user_id == viewer.user_id);
+    let shown: Vec<&Assignee> = if t.created_by == viewer.user_id || (viewer.oversees && !assignee)
+    {
         mine
     } else {
-        mine.into_iter().filter(|a| a.user_id == viewer).collect()
+        mine.into_iter()
+            .filter(|a| a.user_id == viewer.user_id)
+            .collect()
     };
     let done = shown.iter().filter(|a| a.status == "done").count();
     TaskResponse {
@@ -253,9 +281,9 @@ fn missing() -> AppError {
 }
 
 fn load(c: &mut DbConn, caller: &Caller, id: i64) -> AppResult<TaskResponse> {
-    let t = tasks::find_visible(c, caller.user_id, id)?.ok_or_else(missing)?;
+    let t = tasks::find_visible(c, caller.user_id, oversees(caller), id)?.ok_or_else(missing)?;
     let a = tasks::assignees_of(c, &[t.id])?;
-    Ok(respond(t, &a, caller.user_id))
+    Ok(respond(t, &a, Viewer::of(caller)))
 }
 
 /// 422 `customer_id` `not_found` unless the caller sees the customer.
@@ -447,7 +475,8 @@ async fn create_task(
     Ok(answer.respond())
 }
 
-/// The caller's tasks — assigned to them or created by them — newest first.
+/// The caller's tasks — assigned to them or created by them, and for leaders and admins every task of their
+/// subtree — newest first (`role` narrows to one side).
 #[utoipa::path(
     tag = "tasks",
     params(ListTasksQuery),
@@ -475,9 +504,17 @@ async fn list_tasks(
         .db
         .read(move |c| {
             let caller = auth.load(c, now)?;
-            let rows = tasks::list(c, caller.user_id, &filter, before, limit + 1)?;
+            let rows = tasks::list(
+                c,
+                caller.user_id,
+                oversees(&caller),
+                &filter,
+                before,
+                limit + 1,
+            )?;
             let ids: Vec<i64> = rows.iter().map(|t| t.id).collect();
-            Ok((rows, tasks::assignees_of(c, &ids)?, caller.user_id))
+            let viewer = Viewer::of(&caller);
+            Ok((rows, tasks::assignees_of(c, &ids)?, viewer))
         })
         .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |t| t.id);
@@ -518,7 +555,7 @@ async fn get_task(
 
 /// The task if the caller created it (an assignee: 403) and it is open (else 409 `task_closed`).
 fn own_open(c: &mut DbConn, caller: &Caller, id: i64) -> AppResult<Task> {
-    let t = tasks::find_visible(c, caller.user_id, id)?.ok_or_else(missing)?;
+    let t = tasks::find_visible(c, caller.user_id, oversees(caller), id)?.ok_or_else(missing)?;
     if t.created_by != caller.user_id {
         return Err(AppError::Forbidden);
     }
@@ -620,7 +657,7 @@ fn done_tx(
     id: i64,
     now: NaiveDateTime,
 ) -> AppResult<TaskResponse> {
-    let t = tasks::find_visible(c, caller.user_id, id)?.ok_or_else(missing)?;
+    let t = tasks::find_visible(c, caller.user_id, oversees(caller), id)?.ok_or_else(missing)?;
     let mine = tasks::assignees_of(c, &[id])?
         .into_iter()
         .find(|a| a.user_id == caller.user_id);

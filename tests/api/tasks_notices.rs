@@ -1,5 +1,5 @@
 //! Tasks (`/tasks`) and notices (`/notices`): who may assign to whom (a leader within the subtree, a
-//! manager only to themself), who sees a task (creator and assignees; anyone else 404), completion per
+//! manager only to themself), who sees a task (creator, assignees and the leaders and admins above its org; anyone else 404), completion per
 //! assignee, the done / cancel transitions, the urgent `task_assigned` notification (once per assignee,
 //! PII-free, with a push outbox row per enabled device), validation of every field, idempotent replays,
 //! due-time edits replacing pending due reminders; notices published to an org subtree, their recipients,
@@ -562,7 +562,7 @@ async fn assignees_and_customers_must_be_in_the_leaders_subtree(app: TestApp) {
 // Tasks: visibility, completion, transitions
 // ---------------------------------------------------------------------------------------------------------
 
-async fn a_task_is_seen_by_its_creator_and_assignees_only(app: TestApp) {
+async fn a_task_is_seen_by_its_creator_assignees_and_leaders_above(app: TestApp) {
     let w = Who::login(
         &app,
         &["L0001", "L0002", "L0003", "M0001", "M0002", "M0003"],
@@ -592,14 +592,30 @@ async fn a_task_is_seen_by_its_creator_and_assignees_only(app: TestApp) {
         .expect(200)
         .body;
     assert_eq!(seen["assignee_count"], 2);
+    // Leaders and admins above the task's org oversee it: they see it with every part, but it is not
+    // theirs to edit, cancel or finish (403).
+    for (u, tid, parts) in [("admin", id, 2), ("L0001", own_id, 1), ("admin", own_id, 1)] {
+        let tok = w.t(u);
+        let seen = app.get(&task_path(tid, ""), tok).await.expect(200).body;
+        assert_eq!(seen["assignee_count"], parts, "{u} sees {tid}");
+        app.patch(&task_path(tid, ""), tok, &json!({"title": "改"}))
+            .await
+            .problem(403, "forbidden");
+        for action in ["done", "cancel"] {
+            app.post(&task_path(tid, action), Some(tok), &json!({}))
+                .await
+                .problem(403, "forbidden");
+        }
+        let list = app.get(TASKS, tok).await.expect(200);
+        assert!(ids(&list.body).contains(&tid), "{u} lists {tid}");
+    }
     // Anyone else: 404 on every route, as if it did not exist.
     for (u, tid) in [
         ("M0003", id),
         ("L0002", id),
         ("L0003", id),
-        ("admin", id),
         ("M0001", own_id),
-        ("L0001", own_id),
+        ("L0002", own_id),
     ] {
         let tok = w.t(u);
         app.get(&task_path(tid, ""), tok)
@@ -1896,7 +1912,7 @@ backend_tests!(
     a_leader_assigns_to_managers_of_the_subtree_and_each_is_notified_once,
     managers_set_tasks_for_themselves_only,
     assignees_and_customers_must_be_in_the_leaders_subtree,
-    a_task_is_seen_by_its_creator_and_assignees_only,
+    a_task_is_seen_by_its_creator_assignees_and_leaders_above,
     the_list_filters_by_side_and_status_and_pages,
     leaders_see_completion_per_assignee,
     cancel_and_edit_belong_to_the_creator_of_an_open_task,
