@@ -166,19 +166,7 @@ fn publish_tx(
     let path = notices::org_in_subtree(c, &caller.org_path, org_id)?
         .ok_or_else(|| AppError::field("org_id", "not_found", "no such org in your subtree"))?;
     let (id, recipients) = notices::publish(c, &path, org_id, title, body, caller.user_id, now)?;
-    let planned: Vec<Planned> = recipients
-        .iter()
-        .map(|u| Planned {
-            user_id: *u,
-            kind: Kind::Notice,
-            lead: 0,
-            link: Some(("notice", id)),
-            reminder_id: None,
-            dedupe_key: Some(format!("notice:{id}:{u}")),
-            at: now,
-            push: true,
-        })
-        .collect();
+    let planned = Planned::events(recipients, Kind::Notice, "notice", ("notice", id), now);
     notify(c, &planned, now)?;
     audit::record(
         c,

@@ -407,20 +407,14 @@ fn create_tx(
         updated_at: now,
     };
     let id = tasks::insert(c, &new, &assignees)?;
-    let planned: Vec<Planned> = assignees
-        .iter()
-        .filter(|u| **u != caller.user_id)
-        .map(|u| Planned {
-            user_id: *u,
-            kind: Kind::TaskAssigned,
-            lead: 0,
-            link: Some(("task", id)),
-            reminder_id: None,
-            dedupe_key: Some(format!("task_assigned:{id}:{u}")),
-            at: now,
-            push: true,
-        })
-        .collect();
+    let others = assignees.iter().copied().filter(|&u| u != caller.user_id);
+    let planned = Planned::events(
+        others,
+        Kind::TaskAssigned,
+        "task_assigned",
+        ("task", id),
+        now,
+    );
     notify(c, &planned, now)?;
     audit::record(
         c,

@@ -513,19 +513,13 @@ fn decide(
     // Both managers hear the decision at once (in the same transaction: no decision without its notice).
     let mut to_tell = vec![owner.id, t.to_manager_id];
     to_tell.dedup();
-    let notes: Vec<Planned> = to_tell
-        .into_iter()
-        .map(|user_id| Planned {
-            user_id,
-            kind: Kind::TransferDecided,
-            lead: 0,
-            link: Some(("transfer", t.id)),
-            reminder_id: None,
-            dedupe_key: Some(format!("transfer:{}:{user_id}", t.id)),
-            at: now,
-            push: true,
-        })
-        .collect();
+    let notes = Planned::events(
+        to_tell,
+        Kind::TransferDecided,
+        "transfer",
+        ("transfer", t.id),
+        now,
+    );
     notifications::notify(c, &notes, now)?;
     one(c, &scope, t.id)
 }

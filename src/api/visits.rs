@@ -360,20 +360,16 @@ fn tell_leaders(
     visit_id: i64,
     now: NaiveDateTime,
 ) -> AppResult<()> {
-    let notes: Vec<Planned> = notifications::leaders_of_org(c, caller.org_id)?
+    let leaders = notifications::leaders_of_org(c, caller.org_id)?
         .into_iter()
-        .filter(|&u| u != caller.user_id)
-        .map(|user_id| Planned {
-            user_id,
-            kind: Kind::ImportantChange,
-            lead: 0,
-            link: Some(("visit", visit_id)),
-            reminder_id: None,
-            dedupe_key: Some(format!("important:{visit_id}:{user_id}")),
-            at: now,
-            push: true,
-        })
-        .collect();
+        .filter(|&u| u != caller.user_id);
+    let notes = Planned::events(
+        leaders,
+        Kind::ImportantChange,
+        "important",
+        ("visit", visit_id),
+        now,
+    );
     notifications::notify(c, &notes, now)?;
     Ok(())
 }

@@ -66,16 +66,14 @@ pub fn load(c: &mut DbConn, now: DateTime<Utc>) -> QueryResult<usize> {
                 &assignees,
             )?;
             n += 1;
-            planned.extend(assignees.into_iter().map(|u| Planned {
-                user_id: u,
-                kind: Kind::TaskAssigned,
-                lead: 0,
-                link: Some(("task", id)),
-                reminder_id: None,
-                dedupe_key: Some(format!("task_assigned:{id}:{u}")),
-                at: stamp,
-                push: false,
-            }));
+            let told = Planned::events(
+                assignees,
+                Kind::TaskAssigned,
+                "task_assigned",
+                ("task", id),
+                stamp,
+            );
+            planned.extend(told.into_iter().map(|p| Planned { push: false, ..p }));
         }
     }
     let head: Option<(i64, String)> = orgs::table
@@ -98,16 +96,8 @@ pub fn load(c: &mut DbConn, now: DateTime<Utc>) -> QueryResult<usize> {
             admin,
             stamp,
         )?;
-        planned.extend(recipients.into_iter().map(|u| Planned {
-            user_id: u,
-            kind: Kind::Notice,
-            lead: 0,
-            link: Some(("notice", id)),
-            reminder_id: None,
-            dedupe_key: Some(format!("notice:{id}:{u}")),
-            at: stamp,
-            push: false,
-        }));
+        let told = Planned::events(recipients, Kind::Notice, "notice", ("notice", id), stamp);
+        planned.extend(told.into_iter().map(|p| Planned { push: false, ..p }));
     }
     notify(c, &planned, stamp)?;
     Ok(n)

@@ -31,6 +31,33 @@ pub struct Planned {
     pub push: bool,
 }
 
+impl Planned {
+    /// One event notification per user about `link`, pushed, planned for `at` (urgent kinds go out at once,
+    /// others wait out quiet hours). The dedupe key `{key}:{link id}:{user}` keeps a retried event from
+    /// reaching anyone twice.
+    pub fn events(
+        users: impl IntoIterator<Item = i64>,
+        kind: Kind,
+        key: &str,
+        link: (&'static str, i64),
+        at: NaiveDateTime,
+    ) -> Vec<Planned> {
+        users
+            .into_iter()
+            .map(|user_id| Planned {
+                user_id,
+                kind,
+                lead: 0,
+                link: Some(link),
+                reminder_id: None,
+                dedupe_key: Some(format!("{key}:{}:{user_id}", link.1)),
+                at,
+                push: true,
+            })
+            .collect()
+    }
+}
+
 /// Language and quiet hours of these users (defaults where they set none).
 pub fn delivery_prefs(
     conn: &mut DbConn,
