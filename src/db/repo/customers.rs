@@ -177,11 +177,11 @@ pub fn list(
         .load(conn)
 }
 
-/// `list` without filters (the phone's plain list): one statement of fixed shape on the backend's own
-/// connection, so it is prepared once and its SQL is not rendered again on every call (the two-backend
+/// `list` without filters (the phone's plain list), in statements of fixed shape on the backend's own
+/// connection, so they are prepared once and their SQL is not rendered again on every call (the two-backend
 /// connection renders it twice per execution, and the `IN` list of `list`'s second query is prepared again
-/// every time on SQLite). The page's ids are still chosen first, in a subquery, for the reason given in
-/// `list`.
+/// every time on SQLite). The page's ids are still chosen first, for the reason given in `list`: in a
+/// subquery on SQLite, in a first query on PostgreSQL (see the comments below).
 fn list_unfiltered(
     conn: &mut DbConn,
     scope: &Scope,
@@ -222,8 +222,11 @@ fn list_unfiltered(
                 .bind::<diesel::sql_types::BigInt, _>(scope.user_id)
                 .sql("))");
                 let page = page.filter(p.field(customers::manager_id).eq(scope.user_id).or(teams));
+                // Ids, then rows by `= ANY($1)` (one array parameter: still prepared once): PostgreSQL
+                // plans `id IN (subquery … LIMIT)` as a hash semi-join over every customer.
+                let ids: Vec<i64> = page.load(c)?;
                 customers::table
-                    .filter(customers::id.eq_any(page))
+                    .filter(customers::id.eq_any(ids))
                     .order(customers::id.asc())
                     .select(Customer::as_select())
                     .load(c)
@@ -234,11 +237,22 @@ fn list_unfiltered(
                 p.field(customers::manager_id)
                     .eq_any(scope::users_in_subtree(&scope.org_path)),
             );
-            crate::per_backend!(conn, |c| customers::table
-                .filter(customers::id.eq_any(page))
-                .order(customers::id.asc())
-                .select(Customer::as_select())
-                .load(c))
+            match conn {
+                DbConn::Sqlite(c) => customers::table
+                    .filter(customers::id.eq_any(page))
+                    .order(customers::id.asc())
+                    .select(Customer::as_select())
+                    .load(c),
+                DbConn::Pg(c) => {
+                    // Ids, then rows: as for `Reach::Own` above.
+                    let ids: Vec<i64> = page.load(c)?;
+                    customers::table
+                        .filter(customers::id.eq_any(ids))
+                        .order(customers::id.asc())
+                        .select(Customer::as_select())
+                        .load(c)
+                }
+            }
         }
     }
 }
