@@ -198,6 +198,8 @@ CREATE TABLE visits (
     updated_at TIMESTAMP NOT NULL
 );
 CREATE INDEX visits_manager ON visits(manager_id, checked_in_at);
+-- A manager's open visit (at most one), found without reading their history.
+CREATE INDEX visits_open ON visits(manager_id) WHERE checked_out_at IS NULL;
 CREATE INDEX visits_customer ON visits(customer_id);
 CREATE INDEX visits_seq ON visits(seq);
 
