@@ -57,26 +57,15 @@ pub struct TickReport {
     pub notified: usize,
 }
 
-/// The kinds the scheduler generates from dates, in generation order.
-const DATE_KINDS: [Kind; 8] = [
-    Kind::CustomerBirthday,
-    Kind::ContactBirthday,
-    Kind::HoldingMaturity,
-    Kind::LoanDue,
-    Kind::LoanOverdue,
-    Kind::NextVisit,
-    Kind::TaskDue,
-    Kind::TaskOverdue,
-];
-
 /// Local time at which a missing work log is reminded.
 const WORKLOG_DUE: (u32, u32) = (18, 0);
 
 /// The leads to generate per kind: the defaults plus every lead some user chose. Each user's own choice
 /// is then applied by [`apply_preferences`] (muting what they do not want).
 fn leads_by_kind(custom: &HashMap<i64, Prefs>) -> Vec<(Kind, Vec<i32>)> {
-    DATE_KINDS
+    Kind::ALL
         .into_iter()
+        .filter(|k| k.from_dates())
         .map(|kind| {
             let mut leads: Vec<i32> = kind.default_leads().to_vec();
             leads.extend(custom.values().flat_map(|p| p.leads(kind)));

@@ -15,7 +15,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::extract::{ApiJson, ApiQuery, PathId, double_option, page_params};
 use super::idempotency::{Answer, IdempotentJson, once};
 use super::utc;
-use crate::auth::caller::{Auth, Caller};
+use crate::auth::caller::{Auth, Caller, Reach};
 use crate::db::DbConn;
 use crate::db::repo::notifications::{Planned, notify};
 use crate::db::repo::tasks::{self, Assignee, NewTask, Task, TaskChanges, TaskFilter};
@@ -215,12 +215,6 @@ pub enum TaskRole {
     Created,
 }
 
-/// The org subtree whose tasks a leader or admin oversees (sees, with every assignee's part); managers
-/// see only the tasks they created or were given.
-fn oversees(caller: &Caller) -> Option<&str> {
-    (caller.role != Role::Manager).then_some(caller.org_path.as_str())
-}
-
 /// Who is looking at a task: its creator and overseeing leaders see every assignee, an assignee their part.
 #[derive(Debug, Clone, Copy)]
 struct Viewer {
@@ -232,7 +226,7 @@ impl Viewer {
     fn of(caller: &Caller) -> Self {
         Self {
             user_id: caller.user_id,
-            oversees: oversees(caller).is_some(),
+            oversees: caller.scope().reach == Reach::Subtree,
         }
     }
 }
@@ -281,7 +275,7 @@ fn missing() -> AppError {
 }
 
 fn load(c: &mut DbConn, caller: &Caller, id: i64) -> AppResult<TaskResponse> {
-    let t = tasks::find_visible(c, caller.user_id, oversees(caller), id)?.ok_or_else(missing)?;
+    let t = tasks::find_visible(c, &caller.scope(), id)?.ok_or_else(missing)?;
     let a = tasks::assignees_of(c, &[t.id])?;
     Ok(respond(t, &a, Viewer::of(caller)))
 }
@@ -498,14 +492,7 @@ async fn list_tasks(
         .db
         .read(move |c| {
             let caller = auth.load(c, now)?;
-            let rows = tasks::list(
-                c,
-                caller.user_id,
-                oversees(&caller),
-                &filter,
-                before,
-                limit + 1,
-            )?;
+            let rows = tasks::list(c, &caller.scope(), &filter, before, limit + 1)?;
             let ids: Vec<i64> = rows.iter().map(|t| t.id).collect();
             let viewer = Viewer::of(&caller);
             Ok((rows, tasks::assignees_of(c, &ids)?, viewer))
@@ -549,7 +536,7 @@ async fn get_task(
 
 /// The task if the caller created it (an assignee: 403) and it is open (else 409 `task_closed`).
 fn own_open(c: &mut DbConn, caller: &Caller, id: i64) -> AppResult<Task> {
-    let t = tasks::find_visible(c, caller.user_id, oversees(caller), id)?.ok_or_else(missing)?;
+    let t = tasks::find_visible(c, &caller.scope(), id)?.ok_or_else(missing)?;
     if t.created_by != caller.user_id {
         return Err(AppError::Forbidden);
     }
@@ -651,7 +638,7 @@ fn done_tx(
     id: i64,
     now: NaiveDateTime,
 ) -> AppResult<TaskResponse> {
-    let t = tasks::find_visible(c, caller.user_id, oversees(caller), id)?.ok_or_else(missing)?;
+    let t = tasks::find_visible(c, &caller.scope(), id)?.ok_or_else(missing)?;
     let mine = tasks::assignees_of(c, &[id])?
         .into_iter()
         .find(|a| a.user_id == caller.user_id);

@@ -110,9 +110,15 @@ impl Kind {
         }
     }
 
-    /// Whether the morning digest bundles this kind (date reminders, not events).
-    pub fn in_digest(self) -> bool {
+    /// Whether the scheduler generates this kind from a date (birthday, maturity, due date…) at leads
+    /// before or after it, as opposed to events and the 18:00 work-log check.
+    pub fn from_dates(self) -> bool {
         !self.default_leads().is_empty() && self != Kind::WorklogMissing
+    }
+
+    /// Whether the morning digest bundles this kind (the date reminders, not events).
+    pub fn in_digest(self) -> bool {
+        self.from_dates()
     }
 }
 

@@ -2,6 +2,7 @@
 //! or a new PostgreSQL schema (dropped afterwards) when `FIELDWORK_TEST_POSTGRES_URL` is set — with the demo
 //! org tree and users loaded, and a small typed HTTP client.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Once};
 
 use diesel::Connection;
@@ -456,4 +457,54 @@ impl Drop for TestApp {
             .join();
         }
     }
+}
+
+/// Logged-in demo users (and always `admin`) with their ids.
+pub struct Who {
+    tokens: HashMap<&'static str, String>,
+    ids: HashMap<&'static str, i64>,
+}
+
+impl Who {
+    /// Logs in each of `users` and `admin`, and looks up their ids.
+    pub async fn login(app: &TestApp, users: &[&'static str]) -> Self {
+        let mut tokens = HashMap::new();
+        for u in users.iter().copied().chain(["admin"]) {
+            tokens.insert(u, app.login(u).await);
+        }
+        let admin = tokens["admin"].clone();
+        let mut ids = HashMap::new();
+        for u in users.iter().copied().chain(["admin"]) {
+            ids.insert(u, app.user_id(&admin, u).await);
+        }
+        Self { tokens, ids }
+    }
+
+    /// The access token of `u`.
+    pub fn t(&self, u: &str) -> &str {
+        &self.tokens[u]
+    }
+
+    /// The user id of `u`.
+    pub fn id(&self, u: &str) -> i64 {
+        self.ids[u]
+    }
+}
+
+/// The `items` of a list answer.
+pub fn items(body: &Value) -> Vec<Value> {
+    body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("no items array in {body}"))
+}
+
+/// The `id` of an object.
+pub fn id_of(v: &Value) -> i64 {
+    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
+}
+
+/// The ids of a list answer, in order.
+pub fn ids(body: &Value) -> Vec<i64> {
+    items(body).iter().map(id_of).collect()
 }

@@ -76,7 +76,8 @@ fn bad(r: Resp, status: u16, code: &str, field: &str, field_code: &str) -> Value
     body
 }
 
-async fn user_id(app: &TestApp, employee_no: &'static str) -> i64 {
+/// A demo user's id, read from the database.
+pub async fn user_id(app: &TestApp, employee_no: &'static str) -> i64 {
     with_db(app, move |c| {
         users::table
             .filter(users::employee_no.eq(employee_no))

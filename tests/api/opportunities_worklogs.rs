@@ -10,25 +10,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp, seed_customer};
+use crate::helpers::{Resp, TestApp, id_of, ids, seed_customer};
 
 const OPPS: &str = "/api/v1/opportunities";
 const LOGS: &str = "/api/v1/worklogs";
 const PLANS: &str = "/api/v1/plans";
 const NJ: (f64, f64) = (32.05, 118.78);
-
-fn id_of(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
-
-fn ids(list: &Value) -> Vec<i64> {
-    list["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {list}"))
-        .iter()
-        .map(id_of)
-        .collect()
-}
 
 /// `b` with some fields replaced (a `null` value removes the field).
 fn with(mut b: Value, changes: Value) -> Value {

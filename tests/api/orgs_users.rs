@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{Resp, TestApp, id_of, ids, items};
 
 const ORGS: &str = "/api/v1/orgs";
 const USERS: &str = "/api/v1/users";
@@ -19,24 +19,6 @@ const AUDIT: &str = "/api/v1/audit-events";
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------
-
-/// The `items` of a list answer.
-fn items(body: &Value) -> Vec<Value> {
-    body["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_else(|| panic!("no items array in {body}"))
-}
-
-/// The `id` of an object.
-fn id_of(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
-
-/// The ids of a list answer, in order.
-fn ids(body: &Value) -> Vec<i64> {
-    items(body).iter().map(id_of).collect()
-}
 
 /// One string field of every item of a list answer, as a set.
 fn strs(body: &Value, key: &str) -> BTreeSet<String> {

@@ -15,6 +15,7 @@ use fieldwork::scheduler::{Settings, tick};
 use crate::backend_tests;
 use crate::helpers::{TestApp, seed_customer};
 use crate::inbox::with_db;
+use crate::inbox_reminders::user_id;
 
 backend_tests!(
     task_reminders_reach_each_open_assignee,
@@ -36,17 +37,6 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 
 async fn run(app: &TestApp, now: DateTime<Utc>) {
     tick(&app.db, now, Settings::default()).await.unwrap();
-}
-
-async fn uid(app: &TestApp, employee_no: &'static str) -> i64 {
-    with_db(app, move |c| {
-        users::table
-            .filter(users::employee_no.eq(employee_no))
-            .select(users::id)
-            .first(c)
-            .unwrap()
-    })
-    .await
 }
 
 /// (user id, lead, fire date, status) of the reminders of `kind` on a subject, by user and lead.
@@ -88,7 +78,7 @@ async fn notification_kinds(app: &TestApp, user: i64) -> Vec<String> {
 }
 
 async fn task_reminders_reach_each_open_assignee(app: TestApp) {
-    let (m1, m2) = (uid(&app, "M0001").await, uid(&app, "M0002").await);
+    let (m1, m2) = (user_id(&app, "M0001").await, user_id(&app, "M0002").await);
     let l1 = app.login("L0001").await;
     // Due 10 December 2026, 10:00 China time.
     let due = local(2026, 12, 10, 10, 0);
@@ -151,7 +141,7 @@ async fn task_reminders_reach_each_open_assignee(app: TestApp) {
 }
 
 async fn worklog_missing_on_working_days_only(app: TestApp) {
-    let m1 = uid(&app, "M0001").await;
+    let m1 = user_id(&app, "M0001").await;
     let managers: i64 = with_db(&app, |c| {
         users::table
             .filter(users::role.eq("manager"))
@@ -212,7 +202,7 @@ async fn worklog_missing_on_working_days_only(app: TestApp) {
 }
 
 async fn preferences_mute_kinds_and_choose_leads(app: TestApp) {
-    let (m1, m2) = (uid(&app, "M0001").await, uid(&app, "M0002").await);
+    let (m1, m2) = (user_id(&app, "M0001").await, user_id(&app, "M0002").await);
     let c1 = seed_customer(&app, "M0001", "王一", None).await;
     let c2 = seed_customer(&app, "M0002", "王二", None).await;
     // Both customers: birthday on 5 December; a deposit maturing 20 December.
@@ -440,7 +430,7 @@ async fn edited_and_archived_subjects_replace_their_reminders(app: TestApp) {
 }
 
 async fn important_change_reaches_the_leaders_at_once(app: TestApp) {
-    let (l1, l2) = (uid(&app, "L0001").await, uid(&app, "L0002").await);
+    let (l1, l2) = (user_id(&app, "L0001").await, user_id(&app, "L0002").await);
     let cust = seed_customer(&app, "M0001", "赵总", Some((39.9, 116.4))).await;
     let t1 = app.login("M0001").await;
     let visit = app
@@ -508,7 +498,7 @@ async fn important_change_reaches_the_leaders_at_once(app: TestApp) {
 }
 
 async fn the_digest_bundles_the_morning_and_later_ones_push_alone(app: TestApp) {
-    let m1 = uid(&app, "M0001").await;
+    let m1 = user_id(&app, "M0001").await;
     let a = seed_customer(&app, "M0001", "甲", None).await;
     let b = seed_customer(&app, "M0001", "乙", None).await;
     with_db(&app, move |c| {

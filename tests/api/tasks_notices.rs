@@ -8,8 +8,6 @@
 //! Demo tree: 鼓楼 NJ-GL (L0001, M0001–M0006) and 玄武 NJ-XW (L0002, M0007–M0012) under 南京分行 NJ; 姑苏
 //! SZ-GS (L0003, M0013–M0018) and 园区 SZ-YQ (L0004, M0019–M0024) under 苏州分行 SZ; `admin` at 总行 HO.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use diesel::prelude::*;
 use fieldwork::db::schema::{
@@ -19,59 +17,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp, seed_customer};
+use crate::helpers::{Resp, TestApp, Who, id_of, ids, items, seed_customer};
 use crate::inbox::{no_quiet_hours, with_db};
 
 const TASKS: &str = "/api/v1/tasks";
 const NOTICES: &str = "/api/v1/notices";
 const INBOX: &str = "/api/v1/notifications";
-
-/// Logged-in demo users and their ids.
-struct Who {
-    tokens: HashMap<&'static str, String>,
-    ids: HashMap<&'static str, i64>,
-}
-
-impl Who {
-    async fn login(app: &TestApp, users: &[&'static str]) -> Self {
-        let mut tokens = HashMap::new();
-        for u in users.iter().copied().chain(["admin"]) {
-            tokens.insert(u, app.login(u).await);
-        }
-        let admin = tokens["admin"].clone();
-        let mut ids = HashMap::new();
-        for u in users.iter().copied().chain(["admin"]) {
-            ids.insert(u, app.user_id(&admin, u).await);
-        }
-        Self { tokens, ids }
-    }
-
-    fn t(&self, u: &str) -> &str {
-        &self.tokens[u]
-    }
-
-    fn id(&self, u: &str) -> i64 {
-        self.ids[u]
-    }
-}
-
-fn items(body: &Value) -> Vec<Value> {
-    body["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_else(|| panic!("no items in {body}"))
-}
-
-fn ids(body: &Value) -> Vec<i64> {
-    items(body)
-        .iter()
-        .map(|v| v["id"].as_i64().expect("id"))
-        .collect()
-}
-
-fn id_of(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
 
 /// An RFC 3339 instant `d` from now, to the second.
 fn in_(d: Duration) -> String {

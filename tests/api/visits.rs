@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp, seed_customer};
+use crate::helpers::{Resp, TestApp, id_of, ids, seed_customer};
 
 const VISITS: &str = "/api/v1/visits";
 /// A customer's registered location in Nanjing (WGS-84).
@@ -95,25 +95,12 @@ async fn keyed(
     TestApp::read(res).await
 }
 
-fn id_of(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
-}
-
 fn flags(v: &Value) -> Vec<String> {
     v["flags"]
         .as_array()
         .unwrap_or_else(|| panic!("no flags in {v}"))
         .iter()
         .map(|f| f.as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn ids(list: &Value) -> Vec<i64> {
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(id_of)
         .collect()
 }
 

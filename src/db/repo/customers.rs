@@ -225,11 +225,7 @@ fn list_unfiltered(
                 // Ids, then rows by `= ANY($1)` (one array parameter: still prepared once): PostgreSQL
                 // plans `id IN (subquery … LIMIT)` as a hash semi-join over every customer.
                 let ids: Vec<i64> = page.load(c)?;
-                customers::table
-                    .filter(customers::id.eq_any(ids))
-                    .order(customers::id.asc())
-                    .select(Customer::as_select())
-                    .load(c)
+                rows_by_ids(c, ids)
             }
         },
         Reach::Subtree => {
@@ -246,15 +242,21 @@ fn list_unfiltered(
                 DbConn::Pg(c) => {
                     // Ids, then rows: as for `Reach::Own` above.
                     let ids: Vec<i64> = page.load(c)?;
-                    customers::table
-                        .filter(customers::id.eq_any(ids))
-                        .order(customers::id.asc())
-                        .select(Customer::as_select())
-                        .load(c)
+                    rows_by_ids(c, ids)
                 }
             }
         }
     }
+}
+
+/// A page's rows by id on PostgreSQL (`id = ANY($1)`: one array parameter, so the statement is prepared
+/// once whatever the page size).
+fn rows_by_ids(c: &mut diesel::PgConnection, ids: Vec<i64>) -> QueryResult<Vec<Customer>> {
+    customers::table
+        .filter(customers::id.eq_any(ids))
+        .order(customers::id.asc())
+        .select(Customer::as_select())
+        .load(c)
 }
 
 /// Inserts a customer and returns its id.

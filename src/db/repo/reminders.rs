@@ -364,42 +364,32 @@ pub fn tasks_due(
         .filter(task_assignees::status.eq("open"))
         .filter(tasks::due_at.ge(day.0))
         .filter(tasks::due_at.lt(day.1));
+    // Only the due time differs: the morning before (constant) or the task's own due time.
+    macro_rules! per_assignee {
+        ($due:expr) => {
+            insert_select!(
+                conn,
+                open.select((
+                    k,
+                    st,
+                    tasks::id,
+                    occ,
+                    lead,
+                    fire,
+                    task_assignees::user_id,
+                    tasks::customer_id,
+                    status,
+                    $due,
+                    at,
+                    at,
+                ))
+            )
+        };
+    }
     if o.kind == Kind::TaskOverdue {
-        insert_select!(
-            conn,
-            open.select((
-                k,
-                st,
-                tasks::id,
-                occ,
-                lead,
-                fire,
-                task_assignees::user_id,
-                tasks::customer_id,
-                status,
-                tasks::due_at.assume_not_null(),
-                at,
-                at,
-            ))
-        )
+        per_assignee!(tasks::due_at.assume_not_null())
     } else {
-        insert_select!(
-            conn,
-            open.select((
-                k,
-                st,
-                tasks::id,
-                occ,
-                lead,
-                fire,
-                task_assignees::user_id,
-                tasks::customer_id,
-                status,
-                due,
-                at,
-                at,
-            ))
-        )
+        per_assignee!(due)
     }
 }
 

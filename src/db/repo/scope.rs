@@ -11,7 +11,7 @@ use diesel::prelude::*;
 
 use crate::auth::caller::{Reach, Scope};
 use crate::db::models::Customer;
-use crate::db::schema::{customers, orgs, team_members, users};
+use crate::db::schema::{customers, orgs, task_assignees, tasks, team_members, users};
 use crate::db::{DbConn, MultiBackend};
 
 /// A boxed boolean filter over `T`'s columns.
@@ -62,6 +62,26 @@ pub fn customers(scope: &Scope) -> Filter<customers::table> {
                         .assume_not_null()),
             ),
         ),
+    }
+}
+
+/// The filter of tasks `scope` may see: those the caller created or was given, and for leaders and admins
+/// every task of an org in their subtree.
+pub fn tasks(scope: &Scope) -> Filter<tasks::table> {
+    let assigned = task_assignees::table
+        .filter(task_assignees::user_id.eq(scope.user_id))
+        .select(task_assignees::task_id);
+    let own = tasks::created_by
+        .eq(scope.user_id)
+        .or(tasks::id.eq_any(assigned));
+    match scope.reach {
+        Reach::Subtree => {
+            let orgs_below = orgs::table
+                .filter(orgs::path.like(scope.subtree_pattern()))
+                .select(orgs::id);
+            Box::new(own.or(tasks::org_id.eq_any(orgs_below)))
+        }
+        Reach::Own => Box::new(own),
     }
 }
 

@@ -5,7 +5,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::auth::caller::Scope;
 use crate::db::DbConn;
+use crate::db::repo::scope;
 use crate::db::schema::{orgs, reminders, task_assignees, tasks, users};
 
 /// A task row.
@@ -118,47 +120,21 @@ fn assigned_to(
         .select(task_assignees::task_id)
 }
 
-/// A task the user created or is assigned.
-pub fn find_visible(
-    conn: &mut DbConn,
-    user_id: i64,
-    subtree: Option<&str>,
-    id: i64,
-) -> QueryResult<Option<Task>> {
-    let q = tasks::table.filter(tasks::id.eq(id)).into_boxed();
-    let q = match subtree {
-        Some(path) => q.filter(
-            tasks::created_by
-                .eq(user_id)
-                .or(tasks::id.eq_any(assigned_to(user_id)))
-                .or(tasks::org_id.eq_any(orgs_in(path))),
-        ),
-        None => q.filter(
-            tasks::created_by
-                .eq(user_id)
-                .or(tasks::id.eq_any(assigned_to(user_id))),
-        ),
-    };
-    q.select(Task::as_select()).first(conn).optional()
+/// A task in the caller's scope (`scope::tasks`).
+pub fn find_visible(conn: &mut DbConn, scope: &Scope, id: i64) -> QueryResult<Option<Task>> {
+    tasks::table
+        .filter(tasks::id.eq(id))
+        .filter(scope::tasks(scope))
+        .select(Task::as_select())
+        .first(conn)
+        .optional()
 }
 
-/// Ids of the orgs in the subtree at `path` (a subquery).
-fn orgs_in(
-    path: &str,
-) -> diesel::dsl::Select<
-    diesel::dsl::Filter<orgs::table, diesel::dsl::Like<orgs::path, String>>,
-    orgs::id,
-> {
-    orgs::table
-        .filter(orgs::path.like(format!("{path}%")))
-        .select(orgs::id)
-}
-
-/// The user's tasks (created or assigned), newest first: ids below `before`, at most `limit`.
+/// The tasks in the caller's scope, newest first (`f.assigned` narrows to one side): ids below `before`,
+/// at most `limit`.
 pub fn list(
     conn: &mut DbConn,
-    user_id: i64,
-    subtree: Option<&str>,
+    scope: &Scope,
     f: &TaskFilter,
     before: Option<i64>,
     limit: i64,
@@ -168,20 +144,10 @@ pub fn list(
         .order(tasks::id.desc())
         .limit(limit)
         .into_boxed();
-    q = match (f.assigned, subtree) {
-        (Some(true), _) => q.filter(tasks::id.eq_any(assigned_to(user_id))),
-        (Some(false), _) => q.filter(tasks::created_by.eq(user_id)),
-        (None, Some(path)) => q.filter(
-            tasks::created_by
-                .eq(user_id)
-                .or(tasks::id.eq_any(assigned_to(user_id)))
-                .or(tasks::org_id.eq_any(orgs_in(path))),
-        ),
-        (None, None) => q.filter(
-            tasks::created_by
-                .eq(user_id)
-                .or(tasks::id.eq_any(assigned_to(user_id))),
-        ),
+    q = match f.assigned {
+        Some(true) => q.filter(tasks::id.eq_any(assigned_to(scope.user_id))),
+        Some(false) => q.filter(tasks::created_by.eq(scope.user_id)),
+        None => q.filter(scope::tasks(scope)),
     };
     if let Some(s) = &f.status {
         q = q.filter(tasks::status.eq(s.clone()));
