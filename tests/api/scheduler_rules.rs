@@ -39,6 +39,17 @@ async fn run(app: &TestApp, now: DateTime<Utc>) {
     tick(&app.db, now, Settings::default()).await.unwrap();
 }
 
+/// Gives these customers a solar birthday on `md` (`MM-DD`), straight in the database.
+async fn birthday_on(app: &TestApp, ids: Vec<i64>, md: &'static str) {
+    with_db(app, move |c| {
+        diesel::update(customers::table.filter(customers::id.eq_any(ids)))
+            .set(customers::birthday_md.eq(md))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+}
+
 /// (user id, lead, fire date, status) of the reminders of `kind` on a subject, by user and lead.
 async fn rows(
     app: &TestApp,
@@ -206,13 +217,7 @@ async fn preferences_mute_kinds_and_choose_leads(app: TestApp) {
     let c1 = seed_customer(&app, "M0001", "王一", None).await;
     let c2 = seed_customer(&app, "M0002", "王二", None).await;
     // Both customers: birthday on 5 December; a deposit maturing 20 December.
-    with_db(&app, move |c| {
-        diesel::update(customers::table.filter(customers::id.eq_any([c1, c2])))
-            .set(customers::birthday_md.eq("12-05"))
-            .execute(c)
-            .unwrap();
-    })
-    .await;
+    birthday_on(&app, vec![c1, c2], "12-05").await;
     let h1 = holding(&app, c1, date(2026, 12, 20)).await;
     let h2 = holding(&app, c2, date(2026, 12, 20)).await;
     let t1 = app.login("M0001").await;
@@ -501,13 +506,7 @@ async fn the_digest_bundles_the_morning_and_later_ones_push_alone(app: TestApp) 
     let m1 = user_id(&app, "M0001").await;
     let a = seed_customer(&app, "M0001", "甲", None).await;
     let b = seed_customer(&app, "M0001", "乙", None).await;
-    with_db(&app, move |c| {
-        diesel::update(customers::table.filter(customers::id.eq_any([a, b])))
-            .set(customers::birthday_md.eq("12-07"))
-            .execute(c)
-            .unwrap();
-    })
-    .await;
+    birthday_on(&app, vec![a, b], "12-07").await;
     with_db(&app, move |c| {
         let now = Utc::now().naive_utc();
         diesel::insert_into(devices::table)
@@ -563,13 +562,7 @@ async fn the_digest_bundles_the_morning_and_later_ones_push_alone(app: TestApp) 
     // A third birthday snoozed into the afternoon falls due after the digest: it has a notification of
     // its own rather than a second digest.
     let c3 = seed_customer(&app, "M0001", "丙", None).await;
-    with_db(&app, move |c| {
-        diesel::update(customers::table.find(c3))
-            .set(customers::birthday_md.eq("12-07"))
-            .execute(c)
-            .unwrap();
-    })
-    .await;
+    birthday_on(&app, vec![c3], "12-07").await;
     run(&app, local(2026, 12, 7, 14, 0)).await;
     let outbox: i64 = with_db(&app, move |c| {
         push_outbox::table
