@@ -21,6 +21,7 @@ pub mod opportunities;
 pub mod orgs;
 pub mod plans;
 pub mod preferences;
+pub mod rendered;
 pub mod sync;
 pub mod tasks;
 pub mod teams;

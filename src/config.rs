@@ -64,6 +64,9 @@ pub struct Settings {
     #[arg(long, env = "FIELDWORK_REMINDER_WINDOW_DAYS", default_value_t = 7,
           value_parser = clap::value_parser!(i64).range(1..=60))]
     pub reminder_window_days: i64,
+    /// How many rendered customer rows the server keeps in memory for lists (about 1 KB each; 0: none).
+    #[arg(long, env = "FIELDWORK_RENDERED_ROWS", default_value_t = 50_000)]
+    pub rendered_rows: usize,
     /// Path of a Firebase service-account key (JSON). Unset: pushes are only logged (the log gateway).
     #[arg(long, env = "FIELDWORK_FCM_SERVICE_ACCOUNT_KEY")]
     pub fcm_service_account_key: Option<std::path::PathBuf>,
@@ -88,6 +91,16 @@ pub enum Feb29 {
     Mar1,
 }
 
+impl Feb29 {
+    /// The domain rule this setting selects.
+    pub fn rule(self) -> crate::domain::reminders::Feb29Rule {
+        match self {
+            Self::Feb28 => crate::domain::reminders::Feb29Rule::Feb28,
+            Self::Mar1 => crate::domain::reminders::Feb29Rule::Mar1,
+        }
+    }
+}
+
 impl Settings {
     /// Settings for tests and tools: loopback on a random port, the given database, a fixed secret.
     pub fn for_tests(database_url: &str) -> Self {
@@ -106,6 +119,7 @@ impl Settings {
             tick_secs: 0,
             feb29: Feb29::Feb28,
             reminder_window_days: 7,
+            rendered_rows: 50_000,
             fcm_service_account_key: None,
             fcm_project_id: None,
             fcm_base_url: "https://fcm.googleapis.com".into(),

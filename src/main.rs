@@ -10,6 +10,10 @@ use fieldwork::db::Db;
 use fieldwork::startup::{AppState, Application, resolve_secret};
 use fieldwork::{api, demo, telemetry};
 
+/// mimalloc: see Cargo.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "fieldwork",
@@ -122,10 +126,7 @@ fn spawn_jobs(db: &Db, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
     let db = db.clone();
     let every = std::time::Duration::from_secs(settings.tick_secs);
     let window_days = settings.reminder_window_days;
-    let feb29 = match settings.feb29 {
-        fieldwork::config::Feb29::Feb28 => fieldwork::domain::reminders::Feb29Rule::Feb28,
-        fieldwork::config::Feb29::Mar1 => fieldwork::domain::reminders::Feb29Rule::Mar1,
-    };
+    let feb29 = settings.feb29.rule();
     tokio::spawn(async move {
         let jobs = fieldwork::scheduler::Settings {
             window_days,

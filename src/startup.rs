@@ -30,6 +30,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Method table of every documented route, for 405 answers.
     pub routes: api::fallback::RouteTable,
+    /// Rendered list rows of customers (masked), by id and version.
+    pub customer_rows: api::rendered::RenderedRows,
 }
 
 impl AppState {
@@ -37,12 +39,14 @@ impl AppState {
     pub fn new(db: Db, settings: Settings, secret: &[u8], clock: Arc<dyn Clock>) -> Self {
         let jwt = JwtKeys::new(secret, settings.access_token_ttl_secs);
         let routes = api::fallback::RouteTable::from_openapi(&api::openapi());
+        let customer_rows = api::rendered::RenderedRows::new(settings.rendered_rows);
         Self {
             db,
             settings,
             jwt,
             clock,
             routes,
+            customer_rows,
         }
     }
 

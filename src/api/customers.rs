@@ -14,6 +14,8 @@
 
 pub mod dto;
 
+use std::sync::Arc;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{Duration, NaiveDate};
@@ -26,6 +28,7 @@ pub use self::dto::{
 use super::etag;
 use super::extract::{ApiJson, ApiQuery, PathId, page_params, query_error};
 use super::idempotency::{Answer, IdempotentJson, once};
+use super::rendered;
 use crate::auth::caller::{Auth, Caller};
 use crate::db::DbConn;
 use crate::db::models::{Customer, NewCustomer};
@@ -337,28 +340,58 @@ async fn list_customers(
     state: web::Data<AppState>,
     auth: Auth,
     query: ApiQuery<ListCustomersQuery>,
-) -> AppResult<web::Json<CustomerList>> {
+) -> AppResult<HttpResponse> {
     let q = query.0;
     let (limit, after) = page_params(q.limit, q.cursor.as_deref())?;
     let now = state.now();
     let mut filter = list_filter(&q, local_date(now.and_utc()))?;
     let org_id = q.org_id;
-    let rows = state
+    let cache = state.clone();
+    // The page as (id, version); rows already rendered at that version come from the cache, the others
+    // (through the scope again) from the database.
+    let (page, next_cursor, rows) = state
         .db
         .read(move |c| {
             let scope = auth.load(c, now)?.scope();
             if let Some(o) = org_id {
                 match orgs::find(c, &scope, o)? {
                     Some(org) => filter.org_path = Some(org.path),
-                    None => return Ok(Vec::new()),
+                    None => return Ok((Vec::new(), None, Vec::new())),
                 }
             }
-            Ok(customers::list(c, &scope, &filter, after, limit + 1)?)
+            let keys = customers::list(c, &scope, &filter, after, limit + 1)?;
+            let (keys, next_cursor) = finish_page(keys, limit, |k| k.0);
+            let page: Vec<(i64, Option<Arc<[u8]>>)> = keys
+                .into_iter()
+                .map(|(id, seq)| (id, cache.customer_rows.get(id, seq)))
+                .collect();
+            let missing: Vec<i64> = page.iter().filter(|p| p.1.is_none()).map(|p| p.0).collect();
+            let rows = if missing.is_empty() {
+                Vec::new()
+            } else {
+                customers::in_scope(c, &scope, &missing)?
+            };
+            Ok((page, next_cursor, rows))
         })
         .await?;
-    let (rows, next_cursor) = finish_page(rows, limit, |c| c.id);
-    let items = rows.into_iter().map(CustomerResponse::masked).collect();
-    Ok(web::Json(CustomerList { items, next_cursor }))
+    let mut fresh = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let (id, seq) = (row.id, row.seq);
+        let json: Arc<[u8]> = serde_json::to_vec(&CustomerResponse::masked(row))
+            .map_err(|e| AppError::Internal(e.into()))?
+            .into();
+        state.customer_rows.put(id, seq, json.clone());
+        fresh.insert(id, json);
+    }
+    // A row gone between the two reads (archived, moved out of scope) is left out.
+    let items: Vec<Arc<[u8]>> = page
+        .into_iter()
+        .filter_map(|(id, hit)| hit.or_else(|| fresh.get(&id).cloned()))
+        .collect();
+    let body = rendered::page_body(items.iter().map(|j| &j[..]), next_cursor.as_deref());
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Creates a customer; the responsible and originating manager is the caller (or `manager_id`).

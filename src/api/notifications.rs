@@ -4,6 +4,8 @@
 //! carried them, but in the reader's current language; the reminders list adds the customer's name, which
 //! never goes into a push.
 
+use std::sync::{Arc, Mutex};
+
 use actix_web::{get, post, web};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,7 +21,7 @@ use crate::db::repo::{preferences, tasks};
 use crate::domain::calendar::local_date;
 use crate::domain::paging::finish_page;
 use crate::domain::reminders::{
-    Feb29Rule, Kind, Lang, local_instant, lunar_keys, solar_keys, texts,
+    Feb29Rule, Kind, Lang, LunarKey, local_instant, lunar_keys, solar_keys, texts,
 };
 use crate::error::{AppError, AppResult, ErrorCode, ProblemBody};
 use crate::startup::AppState;
@@ -561,28 +563,62 @@ pub struct TodayResponse {
     pub birthdays_this_week: Vec<Birthday>,
 }
 
-/// Birthdays of the user's customers from Monday to Sunday of `today`'s week, solar and lunar.
-fn birthdays(c: &mut DbConn, user_id: i64, today: NaiveDate) -> AppResult<Vec<Birthday>> {
-    let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+/// The birthday keys of one week, per day: the same for every caller all week, and the lunar conversion
+/// is costly (it was a tenth of `/me/today`), so they are computed once per week and rule.
+struct WeekKeys {
+    solar: Vec<(NaiveDate, Vec<String>)>,
+    lunar: Vec<(NaiveDate, Vec<LunarKey>)>,
+    /// Every solar key of the week.
+    all_solar: Vec<String>,
+    /// Every lunar month of the week.
+    months: Vec<i32>,
+}
+
+fn week_keys(monday: NaiveDate, rule: Feb29Rule) -> Arc<WeekKeys> {
+    type Memo = Option<(NaiveDate, Feb29Rule, Arc<WeekKeys>)>;
+    static LAST: Mutex<Memo> = Mutex::new(None);
+    if let Some((m, r, keys)) = &*LAST.lock().unwrap_or_else(|p| p.into_inner())
+        && (*m, *r) == (monday, rule)
+    {
+        return keys.clone();
+    }
     let week: Vec<NaiveDate> = (0..7).map(|i| monday + Duration::days(i)).collect();
-    let solar: Vec<(NaiveDate, Vec<String>)> = week
-        .iter()
-        .map(|d| (*d, solar_keys(*d, Feb29Rule::default())))
-        .collect();
-    let lunar: Vec<(NaiveDate, Vec<_>)> = week.iter().map(|d| (*d, lunar_keys(*d))).collect();
-    let mut all_solar: Vec<String> = solar.iter().flat_map(|s| s.1.clone()).collect();
-    all_solar.dedup();
+    let solar: Vec<(NaiveDate, Vec<String>)> =
+        week.iter().map(|d| (*d, solar_keys(*d, rule))).collect();
+    let lunar: Vec<(NaiveDate, Vec<LunarKey>)> =
+        week.iter().map(|d| (*d, lunar_keys(*d))).collect();
+    let all_solar: Vec<String> = solar.iter().flat_map(|s| s.1.clone()).collect();
     let mut months: Vec<i32> = lunar
         .iter()
         .flat_map(|l| l.1.iter().map(|k| k.month))
         .collect();
     months.sort_unstable();
     months.dedup();
-    let rows = inbox::birthday_candidates(c, user_id, &all_solar, &months)?;
+    let keys = Arc::new(WeekKeys {
+        solar,
+        lunar,
+        all_solar,
+        months,
+    });
+    *LAST.lock().unwrap_or_else(|p| p.into_inner()) = Some((monday, rule, keys.clone()));
+    keys
+}
+
+/// Birthdays of the user's customers from Monday to Sunday of `today`'s week, solar and lunar.
+fn birthdays(
+    c: &mut DbConn,
+    user_id: i64,
+    today: NaiveDate,
+    rule: Feb29Rule,
+) -> AppResult<Vec<Birthday>> {
+    let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    let week = week_keys(monday, rule);
+    let rows = inbox::birthday_candidates(c, user_id, &week.all_solar, &week.months)?;
     let mut out = Vec::new();
     for r in rows {
         let hit = match (r.lunar_month, r.lunar_day) {
-            (Some(m), Some(d)) => lunar
+            (Some(m), Some(d)) => week
+                .lunar
                 .iter()
                 .find(|(_, keys)| {
                     keys.iter()
@@ -590,7 +626,7 @@ fn birthdays(c: &mut DbConn, user_id: i64, today: NaiveDate) -> AppResult<Vec<Bi
                 })
                 .map(|(day, _)| (*day, true)),
             _ => r.birthday_md.as_ref().and_then(|md| {
-                solar
+                week.solar
                     .iter()
                     .find(|(_, keys)| keys.contains(md))
                     .map(|(day, _)| (*day, false))
@@ -609,7 +645,12 @@ fn birthdays(c: &mut DbConn, user_id: i64, today: NaiveDate) -> AppResult<Vec<Bi
     Ok(out)
 }
 
-fn today_tx(c: &mut DbConn, auth: &Auth, now: NaiveDateTime) -> AppResult<TodayResponse> {
+fn today_tx(
+    c: &mut DbConn,
+    auth: &Auth,
+    now: NaiveDateTime,
+    rule: Feb29Rule,
+) -> AppResult<TodayResponse> {
     let caller = auth.load(c, now)?;
     let me = caller.user_id;
     let today = local_date(now.and_utc());
@@ -638,7 +679,7 @@ fn today_tx(c: &mut DbConn, auth: &Auth, now: NaiveDateTime) -> AppResult<TodayR
         tasks,
         open_visit,
         unread_count: inbox::unread_count(c, me, now)?,
-        birthdays_this_week: birthdays(c, me, today)?,
+        birthdays_this_week: birthdays(c, me, today, rule)?,
     })
 }
 
@@ -656,6 +697,10 @@ fn today_tx(c: &mut DbConn, auth: &Auth, now: NaiveDateTime) -> AppResult<TodayR
 #[get("/me/today")]
 async fn get_today(state: web::Data<AppState>, auth: Auth) -> AppResult<web::Json<TodayResponse>> {
     let now = state.now();
-    let t = state.db.read(move |c| today_tx(c, &auth, now)).await?;
+    let rule = state.settings.feb29.rule();
+    let t = state
+        .db
+        .read(move |c| today_tx(c, &auth, now, rule))
+        .await?;
     Ok(web::Json(t))
 }

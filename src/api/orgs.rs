@@ -11,7 +11,7 @@ use super::extract::{ApiJson, ApiQuery, PathId, page_params};
 use super::utc;
 use crate::auth::caller::{Auth, Caller};
 use crate::db::DbConn;
-use crate::db::models::{NewOrg, Org, OrgChanges};
+use crate::db::models::{NewOrg, Org, OrgBrief, OrgChanges};
 use crate::db::repo::audit::Entry;
 use crate::db::repo::{audit, orgs};
 use crate::domain::org::{OrgKind, is_within};
@@ -46,12 +46,17 @@ pub struct OrgRef {
 impl OrgRef {
     /// From a row (an unknown stored kind would be a bug; it reads as an outlet rather than failing).
     pub fn from_row(o: &Org) -> Self {
+        Self::from_brief(o.into())
+    }
+
+    /// From the columns other records show.
+    pub fn from_brief(o: OrgBrief) -> Self {
         Self {
             id: o.id,
-            code: o.code.clone(),
-            name: o.name.clone(),
-            kind: kind_of(o),
-            path: o.path.clone(),
+            code: o.code,
+            name: o.name,
+            kind: OrgKind::parse(&o.kind).unwrap_or(OrgKind::Outlet),
+            path: o.path,
         }
     }
 }

@@ -13,7 +13,7 @@ use super::utc;
 use crate::auth::caller::{Auth, Caller};
 use crate::auth::{password, tokens};
 use crate::db::DbConn;
-use crate::db::models::{NewUser, Org, User, UserChanges};
+use crate::db::models::{NewUser, Org, OrgBrief, User, UserCard, UserChanges};
 use crate::db::repo::audit::Entry;
 use crate::db::repo::users::UserFilter;
 use crate::db::repo::{audit, orgs, sessions, users};
@@ -62,13 +62,18 @@ pub struct UserResponse {
 impl UserResponse {
     /// From a user row and its org row.
     pub fn from_rows(u: User, o: &Org) -> Self {
+        Self::from_card(u.into(), o.into())
+    }
+
+    /// From the list's columns of a user and their org.
+    pub fn from_card(u: UserCard, o: OrgBrief) -> Self {
         Self {
             id: u.id,
             employee_no: u.employee_no,
             name: u.name,
             phone: u.phone,
             role: Role::parse(&u.role).unwrap_or(Role::Manager),
-            org: OrgRef::from_row(o),
+            org: OrgRef::from_brief(o),
             grade: u.grade,
             active: u.active,
             must_change_password: u.must_change_password,
@@ -202,7 +207,7 @@ async fn list_users(
     let (rows, next_cursor) = finish_page(rows, limit, |(u, _)| u.id);
     let items = rows
         .into_iter()
-        .map(|(u, o)| UserResponse::from_rows(u, &o))
+        .map(|(u, o)| UserResponse::from_card(u, o))
         .collect();
     Ok(web::Json(UserList { items, next_cursor }))
 }

@@ -41,6 +41,62 @@ pub struct OrgChanges {
     pub updated_at: Option<NaiveDateTime>,
 }
 
+/// An org as other records show it (the user list reads only these columns).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = orgs)]
+pub struct OrgBrief {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub path: String,
+}
+
+impl From<&Org> for OrgBrief {
+    fn from(o: &Org) -> Self {
+        Self {
+            id: o.id,
+            code: o.code.clone(),
+            name: o.name.clone(),
+            kind: o.kind.clone(),
+            path: o.path.clone(),
+        }
+    }
+}
+
+/// A user as lists show them: the row without its password hash.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserCard {
+    pub id: i64,
+    pub employee_no: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub role: String,
+    pub grade: Option<String>,
+    pub active: bool,
+    pub must_change_password: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<User> for UserCard {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            employee_no: u.employee_no,
+            name: u.name,
+            phone: u.phone,
+            role: u.role,
+            grade: u.grade,
+            active: u.active,
+            must_change_password: u.must_change_password,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
 /// A user row.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]

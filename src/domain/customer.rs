@@ -254,13 +254,7 @@ pub fn mask_phone(phone: &str) -> String {
 /// Masks an ID number for lists: the first 4 and last 4 characters stay (`3201**********1234`); shorter
 /// documents (8 characters or fewer) are masked entirely.
 pub fn mask_id_number(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    if chars.len() <= 8 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
+    crate::domain::user::mask_middle(id, 4, 4, 9)
 }
 
 /// How a `q` search reads: a name prefix, and also a phone suffix when it is 4 or more digits.

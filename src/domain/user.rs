@@ -98,13 +98,22 @@ pub fn check_password(errs: &mut FieldErrors, field: &str, v: &str) {
 
 /// Masks a phone for lists: `13812345678` → `138****5678`.
 pub fn mask_phone(phone: &str) -> String {
-    let chars: Vec<char> = phone.chars().collect();
-    if chars.len() < 7 {
-        return "*".repeat(chars.len());
+    mask_middle(phone, 3, 4, 7)
+}
+
+/// Keeps the first `head` and the last `tail` characters of `s` and stars the rest; shorter than
+/// `min_len` characters, all of it is starred. (Lists mask tens of values per row: no temporary strings.)
+pub fn mask_middle(s: &str, head: usize, tail: usize, min_len: usize) -> String {
+    let n = s.chars().count();
+    let mut out = String::with_capacity(s.len());
+    if n < min_len {
+        out.extend(std::iter::repeat_n('*', n));
+        return out;
     }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
+    for (i, c) in s.chars().enumerate() {
+        out.push(if i < head || i >= n - tail { c } else { '*' });
+    }
+    out
 }
 
 #[cfg(test)]

@@ -884,6 +884,76 @@ async fn detail_etags_answer_304_until_a_change(app: TestApp) {
     assert_eq!(audited().await, 1);
 }
 
+/// Lists answer from rendered rows kept by (id, version): every kind of change must show in the next list
+/// at once (an edit, a team assignment, a transfer away, an archive), and a list row must be the detail view
+/// with phone and ID number masked.
+async fn lists_show_every_change_at_once(app: TestApp) {
+    let w = Who::login(&app, &["M0001", "M0002", "L0001"]).await;
+    let cid = id_of(&create(&app, w.t("M0001"), &individual("王小明")).await);
+    let row_of = async |token: &str| -> Option<Value> {
+        let l = app
+            .get(&format!("{CUSTOMERS}?limit=200"), token)
+            .await
+            .expect(200);
+        items(&l.body).into_iter().find(|c| id_of(c) == cid)
+    };
+    // Twice: the second answer comes from the rendered row.
+    for _ in 0..2 {
+        let row = row_of(w.t("M0001")).await.unwrap();
+        let mut detail = app.get(&path(cid, ""), w.t("M0001")).await.expect(200).body;
+        detail["phone"] = json!("138****5678");
+        detail["id_number"] = json!("3201**********1234");
+        assert_eq!(row, detail);
+    }
+    row_of(w.t("L0001")).await.unwrap();
+
+    // An edit by someone else shows in everyone's next list.
+    app.patch(
+        &path(cid, ""),
+        w.t("L0001"),
+        &json!({ "name": "王晓明", "phone": "13700001234" }),
+    )
+    .await
+    .expect(200);
+    for t in [w.t("M0001"), w.t("L0001")] {
+        let row = row_of(t).await.unwrap();
+        assert_eq!(row["name"], "王晓明");
+        assert_eq!(row["phone"], "137****1234");
+    }
+
+    // Transferred to M0002: gone from M0001's list, in M0002's, with the new manager.
+    let tr = app
+        .post(
+            &path(cid, "transfers"),
+            Some(w.t("L0001")),
+            &json!({ "to_manager_id": w.id("M0002"), "reason": "调岗" }),
+        )
+        .await
+        .expect(201);
+    app.post(
+        &format!("/api/v1/transfers/{}/approve", id_of(&tr.body)),
+        Some(w.t("L0001")),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+    assert!(row_of(w.t("M0001")).await.is_none());
+    assert_eq!(
+        row_of(w.t("M0002")).await.unwrap()["manager_id"],
+        w.id("M0002")
+    );
+    assert_eq!(
+        row_of(w.t("L0001")).await.unwrap()["manager_id"],
+        w.id("M0002")
+    );
+
+    // Archived: gone from every list.
+    delete(&app, &path(cid, ""), w.t("M0002")).await.expect(204);
+    for t in [w.t("M0002"), w.t("L0001")] {
+        assert!(row_of(t).await.is_none());
+    }
+}
+
 async fn patch_changes_and_delete_archives(app: TestApp) {
     let w = Who::login(&app, &["M0001", "L0001"]).await;
     let cid = id_of(&create(&app, w.t("M0001"), &individual("王小明")).await);
@@ -2314,6 +2384,7 @@ backend_tests!(
     lists_mask_pii_and_detail_views_are_audited,
     detail_etags_answer_304_until_a_change,
     patch_changes_and_delete_archives,
+    lists_show_every_change_at_once,
     corporate_customers_have_key_contacts,
     holdings_keep_money_exact_and_dates_consistent,
     admins_extend_dictionaries_and_holdings_accept_the_new_codes,

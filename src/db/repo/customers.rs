@@ -95,14 +95,15 @@ pub fn find(conn: &mut DbConn, scope: &Scope, id: i64) -> QueryResult<Option<Cus
     scope::find_customer(conn, scope, id)
 }
 
-/// Customers in scope after `after`, by id, at most `limit`.
+/// The (id, seq) of the customers in scope after `after`, by id, at most `limit`: a page's keys. `seq` is
+/// the row's version (see `api::rendered`); `in_scope` reads the rows themselves.
 pub fn list(
     conn: &mut DbConn,
     scope: &Scope,
     f: &CustomerFilter,
     after: Option<i64>,
     limit: i64,
-) -> QueryResult<Vec<Customer>> {
+) -> QueryResult<Vec<(i64, i64)>> {
     if f.is_empty() {
         return list_unfiltered(conn, scope, after, limit);
     }
@@ -159,104 +160,87 @@ pub fn list(
     if let Some(a) = after {
         q = q.filter(customers::id.gt(a));
     }
-    // The page's ids first, then their rows: a manager's scope (`manager_id = ? OR team_id IN (…)`) is two
-    // index paths, so SQLite sorts every match before the LIMIT; sorting ids only is much cheaper than
-    // sorting whole rows. (Two queries: the two-backend connection cannot nest a boxed query.)
-    let page: Vec<i64> = q
-        .order(customers::id.asc())
+    q.order(customers::id.asc())
         .limit(limit)
-        .select(customers::id)
-        .load(conn)?;
-    if page.is_empty() {
-        return Ok(Vec::new());
-    }
+        .select((customers::id, customers::seq))
+        .load(conn)
+}
+
+/// The customers with these ids that `scope` sees, by id (the rows of a page not rendered yet).
+pub fn in_scope(conn: &mut DbConn, scope: &Scope, ids: &[i64]) -> QueryResult<Vec<Customer>> {
     customers::table
-        .filter(customers::id.eq_any(page))
+        .filter(scope::customers(scope))
+        .filter(customers::id.eq_any(ids))
         .order(customers::id.asc())
         .select(Customer::as_select())
         .load(conn)
 }
 
-/// `list` without filters (the phone's plain list), in statements of fixed shape on the backend's own
-/// connection, so they are prepared once and their SQL is not rendered again on every call (the two-backend
-/// connection renders it twice per execution, and the `IN` list of `list`'s second query is prepared again
-/// every time on SQLite). The page's ids are still chosen first, for the reason given in `list`: in a
-/// subquery on SQLite, in a first query on PostgreSQL (see the comments below).
+/// A page key read by `list_unfiltered`'s SQL.
+#[derive(QueryableByName)]
+struct PageKey {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+}
+
+/// A manager's page without filters (the phone's plain list): one branch per way a manager sees a customer,
+/// each read from its own partial index (`customers_live_manager`, `customers_live_team`, which hold `id`
+/// and `seq`) and merged by id. Written as SQL because diesel cannot order or limit a `UNION` in its
+/// public API; the text is fixed, so it is prepared once. (`manager_id = ? OR team_id IN (…)` made SQLite
+/// read every matching row of the table and PostgreSQL bitmap-scan it.)
+const OWN_PAGE_SQLITE: &str = "SELECT id, seq FROM customers \
+     WHERE archived_at IS NULL AND manager_id = ? AND id > ? \
+     UNION SELECT id, seq FROM customers \
+     WHERE archived_at IS NULL AND id > ? \
+       AND team_id IN (SELECT team_id FROM team_members WHERE user_id = ?) \
+     ORDER BY 1 LIMIT ?";
+const OWN_PAGE_PG: &str = "SELECT id, seq FROM customers \
+     WHERE archived_at IS NULL AND manager_id = $1 AND id > $2 \
+     UNION SELECT id, seq FROM customers \
+     WHERE archived_at IS NULL AND id > $2 \
+       AND team_id IN (SELECT team_id FROM team_members WHERE user_id = $1) \
+     ORDER BY 1 LIMIT $3";
+
+/// `list` without filters, in statements of fixed shape on the backend's own connection, so they are
+/// prepared once and their SQL is not rendered again on every call (the two-backend connection renders it
+/// twice per execution).
 fn list_unfiltered(
     conn: &mut DbConn,
     scope: &Scope,
     after: Option<i64>,
     limit: i64,
-) -> QueryResult<Vec<Customer>> {
+) -> QueryResult<Vec<(i64, i64)>> {
+    use diesel::sql_types::BigInt;
     let after = after.unwrap_or(i64::MIN);
-    // The subquery reads `customers` under another name: diesel refuses a table inside itself.
-    let p = diesel::alias!(customers as page);
-    let page = p
-        .filter(p.field(customers::archived_at).is_null())
-        .filter(p.field(customers::id).gt(after))
-        .order(p.field(customers::id).asc())
-        .limit(limit)
-        .select(p.field(customers::id));
-    match scope.reach {
+    let keys: Vec<PageKey> = match scope.reach {
         Reach::Own => match conn {
-            DbConn::Sqlite(c) => {
-                let page = page.filter(
-                    p.field(customers::manager_id).eq(scope.user_id).or(p
-                        .field(customers::team_id)
-                        .eq_any(scope::teams_of(scope.user_id))
-                        .assume_not_null()),
-                );
-                customers::table
-                    .filter(customers::id.eq_any(page))
-                    .order(customers::id.asc())
-                    .select(Customer::as_select())
-                    .load(c)
-            }
-            DbConn::Pg(c) => {
-                // PostgreSQL cannot put `team_id IN (subquery)` beside `manager_id = ?` in one bitmap scan
-                // and reads every customer instead; `= ANY(ARRAY(subquery))` uses both indexes (measured on
-                // the demo data: 9.9 ms → 0.6 ms). SQLite has no arrays and plans the `IN` well.
-                let teams = diesel::dsl::sql::<diesel::sql_types::Bool>(
-                    "page.team_id = ANY(ARRAY(SELECT team_id FROM team_members WHERE user_id = ",
-                )
-                .bind::<diesel::sql_types::BigInt, _>(scope.user_id)
-                .sql("))");
-                let page = page.filter(p.field(customers::manager_id).eq(scope.user_id).or(teams));
-                // Ids, then rows by `= ANY($1)` (one array parameter: still prepared once): PostgreSQL
-                // plans `id IN (subquery … LIMIT)` as a hash semi-join over every customer.
-                let ids: Vec<i64> = page.load(c)?;
-                rows_by_ids(c, ids)
-            }
+            DbConn::Sqlite(c) => diesel::sql_query(OWN_PAGE_SQLITE)
+                .bind::<BigInt, _>(scope.user_id)
+                .bind::<BigInt, _>(after)
+                .bind::<BigInt, _>(after)
+                .bind::<BigInt, _>(scope.user_id)
+                .bind::<BigInt, _>(limit)
+                .load(c)?,
+            DbConn::Pg(c) => diesel::sql_query(OWN_PAGE_PG)
+                .bind::<BigInt, _>(scope.user_id)
+                .bind::<BigInt, _>(after)
+                .bind::<BigInt, _>(limit)
+                .load(c)?,
         },
         Reach::Subtree => {
-            let page = page.filter(
-                p.field(customers::manager_id)
-                    .eq_any(scope::users_in_subtree(&scope.org_path)),
-            );
-            match conn {
-                DbConn::Sqlite(c) => customers::table
-                    .filter(customers::id.eq_any(page))
-                    .order(customers::id.asc())
-                    .select(Customer::as_select())
-                    .load(c),
-                DbConn::Pg(c) => {
-                    // Ids, then rows: as for `Reach::Own` above.
-                    let ids: Vec<i64> = page.load(c)?;
-                    rows_by_ids(c, ids)
-                }
-            }
+            return crate::per_backend!(conn, |c| customers::table
+                .filter(customers::archived_at.is_null())
+                .filter(customers::id.gt(after))
+                .filter(customers::manager_id.eq_any(scope::users_in_subtree(&scope.org_path)))
+                .order(customers::id.asc())
+                .limit(limit)
+                .select((customers::id, customers::seq))
+                .load(c));
         }
-    }
-}
-
-/// A page's rows by id on PostgreSQL (`id = ANY($1)`: one array parameter, so the statement is prepared
-/// once whatever the page size).
-fn rows_by_ids(c: &mut diesel::PgConnection, ids: Vec<i64>) -> QueryResult<Vec<Customer>> {
-    customers::table
-        .filter(customers::id.eq_any(ids))
-        .order(customers::id.asc())
-        .select(Customer::as_select())
-        .load(c)
+    };
+    Ok(keys.into_iter().map(|k| (k.id, k.seq)).collect())
 }
 
 /// Inserts a customer and returns its id.

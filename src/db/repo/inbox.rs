@@ -2,8 +2,11 @@
 //! marks, the reminders list by fire date, done and snooze, and the reads behind `/me/today` (open visit,
 //! birthdays of the caller's customers). Writing notifications is `repo::notifications::notify`'s job.
 
+use std::sync::LazyLock;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
 
 use crate::db::DbConn;
 use crate::db::schema::{customers, notifications, reminders, visits};
@@ -104,12 +107,12 @@ pub fn read_all(conn: &mut DbConn, user_id: i64, now: NaiveDateTime) -> QueryRes
 
 /// Delivered unread notifications of the user.
 pub fn unread_count(conn: &mut DbConn, user_id: i64, now: NaiveDateTime) -> QueryResult<i64> {
-    notifications::table
+    crate::per_backend!(conn, |c| notifications::table
         .filter(notifications::user_id.eq(user_id))
         .filter(notifications::read_at.is_null())
         .filter(notifications::deliver_at.le(now))
         .count()
-        .get_result(conn)
+        .get_result(c))
 }
 
 /// A reminder of the user, with its customer's name while the customer is not archived.
@@ -198,7 +201,8 @@ pub fn open_reminders(
     today: NaiveDate,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<ReminderRow>> {
-    reminder_query!(user_id)
+    // On the backend's own connection (`/me/today` runs it on every call; see `sessions::load_caller`).
+    crate::per_backend!(conn, |c| reminder_query!(user_id)
         .filter(
             reminders::status
                 .eq("pending")
@@ -209,7 +213,7 @@ pub fn open_reminders(
         )
         .order((reminders::fire_date.asc(), reminders::id.asc()))
         .limit(MAX_REMINDERS)
-        .load(conn)
+        .load(c))
 }
 
 /// One reminder of the user.
@@ -267,52 +271,113 @@ pub fn open_visit(
     conn: &mut DbConn,
     user_id: i64,
 ) -> QueryResult<Option<(i64, i64, NaiveDateTime)>> {
-    visits::table
+    crate::per_backend!(conn, |c| visits::table
         .filter(visits::manager_id.eq(user_id))
         .filter(visits::checked_out_at.is_null())
         .order(visits::id.desc())
         .select((visits::id, visits::customer_id, visits::checked_in_at))
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 /// A customer's birthday data.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, QueryableByName)]
 pub struct BirthdayRow {
+    #[diesel(sql_type = BigInt)]
     pub id: i64,
+    #[diesel(sql_type = Text)]
     pub name: String,
+    #[diesel(sql_type = Nullable<Text>)]
     pub birthday_md: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
     pub lunar_month: Option<i32>,
+    #[diesel(sql_type = Nullable<Integer>)]
     pub lunar_day: Option<i32>,
+    #[diesel(sql_type = Bool)]
     pub lunar_leap: bool,
 }
 
+/// Solar keys and lunar months `birthday_candidates` takes in its one statement (a week has at most 8
+/// solar keys and spans at most 2 lunar months).
+const SOLAR_SLOTS: usize = 8;
+const MONTH_SLOTS: usize = 2;
+
+/// `birthday_candidates`' statement with `?` or `$n` placeholders: a fixed number of them, so it is
+/// prepared once (an `IN` list built from a vector is prepared again on every call). Each branch reads
+/// its own partial index (`customers_live_birthday`, `customers_live_lunar`).
+fn birthday_sql(pg: bool) -> String {
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        if pg { format!("${n}") } else { "?".to_owned() }
+    };
+    let cols = "id, name, birthday_md, lunar_month, lunar_day, lunar_leap";
+    let user = next();
+    let solar: Vec<String> = (0..SOLAR_SLOTS).map(|_| next()).collect();
+    let user2 = next();
+    let months: Vec<String> = (0..MONTH_SLOTS).map(|_| next()).collect();
+    format!(
+        "SELECT {cols} FROM customers WHERE archived_at IS NULL AND manager_id = {user} \
+         AND lunar_month IS NULL AND birthday_md IN ({}) \
+         UNION ALL SELECT {cols} FROM customers WHERE archived_at IS NULL AND manager_id = {user2} \
+         AND lunar_month IN ({}) ORDER BY 1 LIMIT 1000",
+        solar.join(", "),
+        months.join(", ")
+    )
+}
+
+static BIRTHDAY_SQLITE: LazyLock<String> = LazyLock::new(|| birthday_sql(false));
+static BIRTHDAY_PG: LazyLock<String> = LazyLock::new(|| birthday_sql(true));
+
 /// The user's own (responsible, not archived) customers whose birthday may fall on one of the given
-/// solar `MM-DD` keys or in one of the given lunar months; the caller matches exact days.
+/// solar `MM-DD` keys or in one of the given lunar months; the caller matches exact days. At most 8 keys
+/// and 2 months (a week's); more are an internal error.
 pub fn birthday_candidates(
     conn: &mut DbConn,
     user_id: i64,
     solar_keys: &[String],
     lunar_months: &[i32],
 ) -> QueryResult<Vec<BirthdayRow>> {
-    customers::table
-        .filter(customers::manager_id.eq(user_id))
-        .filter(customers::archived_at.is_null())
-        .filter(
-            customers::lunar_month
-                .is_null()
-                .and(customers::birthday_md.eq_any(solar_keys))
-                .or(customers::lunar_month.eq_any(lunar_months)),
-        )
-        .order(customers::id.asc())
-        .limit(1000)
-        .select((
-            customers::id,
-            customers::name,
-            customers::birthday_md,
-            customers::lunar_month,
-            customers::lunar_day,
-            customers::lunar_leap,
-        ))
-        .load(conn)
+    if solar_keys.len() > SOLAR_SLOTS || lunar_months.len() > MONTH_SLOTS {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "more birthday keys than a week has".into(),
+        ));
+    }
+    // Unused slots repeat a key (or hold one no row has): the statement keeps its shape.
+    let solar = |i: usize| {
+        solar_keys
+            .get(i)
+            .or(solar_keys.first())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let month = |i: usize| {
+        lunar_months
+            .get(i)
+            .or(lunar_months.first())
+            .copied()
+            .unwrap_or(0)
+    };
+    macro_rules! run {
+        ($c:expr, $sql:expr) => {{
+            let q = diesel::sql_query($sql.as_str()).bind::<BigInt, _>(user_id);
+            let q = q
+                .bind::<Text, _>(solar(0))
+                .bind::<Text, _>(solar(1))
+                .bind::<Text, _>(solar(2))
+                .bind::<Text, _>(solar(3))
+                .bind::<Text, _>(solar(4))
+                .bind::<Text, _>(solar(5))
+                .bind::<Text, _>(solar(6))
+                .bind::<Text, _>(solar(7));
+            q.bind::<BigInt, _>(user_id)
+                .bind::<Integer, _>(month(0))
+                .bind::<Integer, _>(month(1))
+                .load($c)
+        }};
+    }
+    match conn {
+        DbConn::Sqlite(c) => run!(c, BIRTHDAY_SQLITE),
+        DbConn::Pg(c) => run!(c, BIRTHDAY_PG),
+    }
 }

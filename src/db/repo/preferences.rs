@@ -195,9 +195,16 @@ pub fn load_all(conn: &mut DbConn) -> QueryResult<HashMap<i64, Prefs>> {
 
 /// One user's preferences (the defaults without a row).
 pub fn get(conn: &mut DbConn, user_id: i64) -> QueryResult<Prefs> {
-    Ok(load_prefs(conn, &[user_id])?
-        .remove(&user_id)
-        .unwrap_or_default())
+    // One fixed statement on the backend's own connection (`/me/today` reads it on every call).
+    let row: Option<PrefsRow> = crate::per_backend!(conn, |c| preferences::table
+        .filter(preferences::user_id.eq(user_id))
+        .select(PrefsRow::as_select())
+        .first(c)
+        .optional())?;
+    match row {
+        Some(row) => from_row(row),
+        None => Ok(Prefs::default()),
+    }
 }
 
 /// Stores a user's preferences (insert or replace).

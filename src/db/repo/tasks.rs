@@ -278,7 +278,7 @@ pub struct TaskDue {
 /// The user's open tasks (open for them, and not cancelled) due before `until`, by due time.
 pub fn due_for(conn: &mut DbConn, user_id: i64, until: NaiveDateTime) -> QueryResult<Vec<TaskDue>> {
     type Row = (i64, String, Option<NaiveDateTime>, String, Option<i64>);
-    let rows: Vec<Row> = tasks::table
+    let rows: Vec<Row> = crate::per_backend!(conn, |c| tasks::table
         .inner_join(task_assignees::table)
         .filter(task_assignees::user_id.eq(user_id))
         .filter(task_assignees::status.eq("open"))
@@ -293,7 +293,7 @@ pub fn due_for(conn: &mut DbConn, user_id: i64, until: NaiveDateTime) -> QueryRe
             tasks::priority,
             tasks::customer_id,
         ))
-        .load(conn)?;
+        .load(c))?;
     Ok(rows
         .into_iter()
         .filter_map(|(id, title, due, priority, customer_id)| {

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use crate::auth::caller::{Reach, Scope};
 use crate::db::DbConn;
-use crate::db::models::{NewUser, Org, User, UserChanges};
+use crate::db::models::{NewUser, Org, OrgBrief, User, UserCard, UserChanges};
 use crate::db::schema::{orgs, users};
 use crate::error::{AppError, ErrorCode, ResultExt};
 
@@ -74,7 +74,7 @@ pub fn list(
     f: &UserFilter,
     after: Option<i64>,
     limit: i64,
-) -> QueryResult<Vec<(User, Org)>> {
+) -> QueryResult<Vec<(UserCard, OrgBrief)>> {
     if f.org_id.is_none() && f.role.is_none() && f.active.is_none() && f.q.is_none() {
         return list_unfiltered(conn, scope, after, limit);
     }
@@ -102,7 +102,7 @@ pub fn list(
     }
     q.order(users::id.asc())
         .limit(limit)
-        .select((User::as_select(), Org::as_select()))
+        .select((UserCard::as_select(), OrgBrief::as_select()))
         .load(conn)
 }
 
@@ -113,7 +113,7 @@ fn list_unfiltered(
     scope: &Scope,
     after: Option<i64>,
     limit: i64,
-) -> QueryResult<Vec<(User, Org)>> {
+) -> QueryResult<Vec<(UserCard, OrgBrief)>> {
     let after = after.unwrap_or(i64::MIN);
     let q = users::table
         .inner_join(orgs::table)
@@ -124,13 +124,13 @@ fn list_unfiltered(
         Reach::Subtree => {
             let q = q.filter(orgs::path.like(scope.subtree_pattern()));
             crate::per_backend!(conn, |c| q
-                .select((User::as_select(), Org::as_select()))
+                .select((UserCard::as_select(), OrgBrief::as_select()))
                 .load(c))
         }
         Reach::Own => {
             let q = q.filter(users::id.eq(scope.user_id));
             crate::per_backend!(conn, |c| q
-                .select((User::as_select(), Org::as_select()))
+                .select((UserCard::as_select(), OrgBrief::as_select()))
                 .load(c))
         }
     }
