@@ -12,9 +12,12 @@ use std::sync::{Arc, Mutex};
 
 const SHARDS: usize = 16;
 
+/// One shard: record id → (version, rendered JSON).
+type Shard = Mutex<HashMap<i64, (i64, Arc<[u8]>)>>;
+
 /// Rendered JSON by record id and version, bounded by a number of records.
 pub struct RenderedRows {
-    shards: Vec<Mutex<HashMap<i64, (i64, Arc<[u8]>)>>>,
+    shards: Vec<Shard>,
     per_shard: usize,
 }
 
@@ -27,7 +30,7 @@ impl RenderedRows {
         }
     }
 
-    fn shard(&self, id: i64) -> &Mutex<HashMap<i64, (i64, Arc<[u8]>)>> {
+    fn shard(&self, id: i64) -> &Shard {
         &self.shards[id.rem_euclid(SHARDS as i64) as usize]
     }
 
