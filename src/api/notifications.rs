@@ -21,7 +21,7 @@ use crate::db::repo::{preferences, tasks};
 use crate::domain::calendar::local_date;
 use crate::domain::paging::finish_page;
 use crate::domain::reminders::{
-    Feb29Rule, Kind, Lang, LunarKey, local_instant, lunar_keys, solar_keys, texts,
+    Feb29Rule, Kind, Lang, LunarKey, key_ranges, local_instant, lunar_keys, solar_keys, texts,
 };
 use crate::error::{AppError, AppResult, ErrorCode, ProblemBody};
 use crate::startup::AppState;
@@ -568,8 +568,8 @@ pub struct TodayResponse {
 struct WeekKeys {
     solar: Vec<(NaiveDate, Vec<String>)>,
     lunar: Vec<(NaiveDate, Vec<LunarKey>)>,
-    /// Every solar key of the week.
-    all_solar: Vec<String>,
+    /// Ranges covering every solar key of the week.
+    solar_ranges: Vec<(String, String)>,
     /// Every lunar month of the week.
     months: Vec<i32>,
 }
@@ -588,6 +588,7 @@ fn week_keys(monday: NaiveDate, rule: Feb29Rule) -> Arc<WeekKeys> {
     let lunar: Vec<(NaiveDate, Vec<LunarKey>)> =
         week.iter().map(|d| (*d, lunar_keys(*d))).collect();
     let all_solar: Vec<String> = solar.iter().flat_map(|s| s.1.clone()).collect();
+    let solar_ranges = key_ranges(&all_solar);
     let mut months: Vec<i32> = lunar
         .iter()
         .flat_map(|l| l.1.iter().map(|k| k.month))
@@ -597,7 +598,7 @@ fn week_keys(monday: NaiveDate, rule: Feb29Rule) -> Arc<WeekKeys> {
     let keys = Arc::new(WeekKeys {
         solar,
         lunar,
-        all_solar,
+        solar_ranges,
         months,
     });
     *LAST.lock().unwrap_or_else(|p| p.into_inner()) = Some((monday, rule, keys.clone()));
@@ -613,7 +614,7 @@ fn birthdays(
 ) -> AppResult<Vec<Birthday>> {
     let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
     let week = week_keys(monday, rule);
-    let rows = inbox::birthday_candidates(c, user_id, &week.all_solar, &week.months)?;
+    let rows = inbox::birthday_candidates(c, user_id, &week.solar_ranges, &week.months)?;
     let mut out = Vec::new();
     for r in rows {
         let hit = match (r.lunar_month, r.lunar_day) {

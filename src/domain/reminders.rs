@@ -331,6 +331,29 @@ pub fn solar_keys(d: NaiveDate, rule: Feb29Rule) -> Vec<String> {
     keys
 }
 
+/// Inclusive ranges of `MM-DD` keys that cover `keys` (the keys of consecutive days) and little else: one
+/// range, or two when the days cross New Year (`12-30`–`12-31` and `01-01`–`01-05`). `02-29` sorts between
+/// `02-28` and `03-01`, so it stays inside the range of the days around it.
+pub fn key_ranges(keys: &[String]) -> Vec<(String, String)> {
+    let (late, early): (Vec<&String>, Vec<&String>) =
+        keys.iter().partition(|k| k.as_str() >= "07-01");
+    let wraps =
+        late.iter().any(|k| k.starts_with("12-")) && early.iter().any(|k| k.starts_with("01-"));
+    let groups = if wraps {
+        vec![late, early]
+    } else {
+        vec![keys.iter().collect()]
+    };
+    groups
+        .into_iter()
+        .filter_map(|g| {
+            let lo = g.iter().min()?;
+            let hi = g.iter().max()?;
+            Some(((*lo).clone(), (*hi).clone()))
+        })
+        .collect()
+}
+
 /// A stored lunar birthday: month 1–12, day 1–30, born in a leap month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LunarKey {
@@ -477,6 +500,37 @@ mod tests {
 
     fn utc(y: i32, m: u32, day: u32, h: u32, min: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, day, h, min, 0).unwrap()
+    }
+
+    #[test]
+    fn key_ranges_cover_a_week_and_split_at_new_year() {
+        let k = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let r = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            key_ranges(&k(&[
+                "11-23", "11-24", "11-25", "11-26", "11-27", "11-28", "11-29"
+            ])),
+            [r("11-23", "11-29")]
+        );
+        assert_eq!(
+            key_ranges(&k(&[
+                "12-29", "12-30", "12-31", "01-01", "01-02", "01-03", "01-04"
+            ])),
+            [r("12-29", "12-31"), r("01-01", "01-04")]
+        );
+        // A common year's 28 February also celebrates 02-29; the range ends there.
+        assert_eq!(
+            key_ranges(&k(&[
+                "02-22", "02-23", "02-24", "02-25", "02-26", "02-27", "02-28", "02-29"
+            ])),
+            [r("02-22", "02-29")]
+        );
+        // June and July: no New Year, one range.
+        assert_eq!(
+            key_ranges(&k(&["06-29", "06-30", "07-01"])),
+            [r("06-29", "07-01")]
+        );
+        assert!(key_ranges(&[]).is_empty());
     }
 
     #[test]

@@ -176,33 +176,6 @@ pub fn in_scope(conn: &mut DbConn, scope: &Scope, ids: &[i64]) -> QueryResult<Ve
         .load(conn)
 }
 
-/// A page key read by `list_unfiltered`'s SQL.
-#[derive(QueryableByName)]
-struct PageKey {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    id: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    seq: i64,
-}
-
-/// A manager's page without filters (the phone's plain list): one branch per way a manager sees a customer,
-/// each read from its own partial index (`customers_live_manager`, `customers_live_team`, which hold `id`
-/// and `seq`) and merged by id. Written as SQL because diesel cannot order or limit a `UNION` in its
-/// public API; the text is fixed, so it is prepared once. (`manager_id = ? OR team_id IN (…)` made SQLite
-/// read every matching row of the table and PostgreSQL bitmap-scan it.)
-const OWN_PAGE_SQLITE: &str = "SELECT id, seq FROM customers \
-     WHERE archived_at IS NULL AND manager_id = ? AND id > ? \
-     UNION SELECT id, seq FROM customers \
-     WHERE archived_at IS NULL AND id > ? \
-       AND team_id IN (SELECT team_id FROM team_members WHERE user_id = ?) \
-     ORDER BY 1 LIMIT ?";
-const OWN_PAGE_PG: &str = "SELECT id, seq FROM customers \
-     WHERE archived_at IS NULL AND manager_id = $1 AND id > $2 \
-     UNION SELECT id, seq FROM customers \
-     WHERE archived_at IS NULL AND id > $2 \
-       AND team_id IN (SELECT team_id FROM team_members WHERE user_id = $1) \
-     ORDER BY 1 LIMIT $3";
-
 /// `list` without filters, in statements of fixed shape on the backend's own connection, so they are
 /// prepared once and their SQL is not rendered again on every call (the two-backend connection renders it
 /// twice per execution).
@@ -212,35 +185,39 @@ fn list_unfiltered(
     after: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<(i64, i64)>> {
-    use diesel::sql_types::BigInt;
     let after = after.unwrap_or(i64::MIN);
-    let keys: Vec<PageKey> = match scope.reach {
-        Reach::Own => match conn {
-            DbConn::Sqlite(c) => diesel::sql_query(OWN_PAGE_SQLITE)
-                .bind::<BigInt, _>(scope.user_id)
-                .bind::<BigInt, _>(after)
-                .bind::<BigInt, _>(after)
-                .bind::<BigInt, _>(scope.user_id)
-                .bind::<BigInt, _>(limit)
-                .load(c)?,
-            DbConn::Pg(c) => diesel::sql_query(OWN_PAGE_PG)
-                .bind::<BigInt, _>(scope.user_id)
-                .bind::<BigInt, _>(after)
-                .bind::<BigInt, _>(limit)
-                .load(c)?,
-        },
-        Reach::Subtree => {
-            return crate::per_backend!(conn, |c| customers::table
-                .filter(customers::archived_at.is_null())
-                .filter(customers::id.gt(after))
-                .filter(customers::manager_id.eq_any(scope::users_in_subtree(&scope.org_path)))
-                .order(customers::id.asc())
-                .limit(limit)
-                .select((customers::id, customers::seq))
-                .load(c));
+    let live = customers::table
+        .filter(customers::archived_at.is_null())
+        .filter(customers::id.gt(after))
+        .order(customers::id.asc())
+        .limit(limit)
+        .select((customers::id, customers::seq));
+    match scope.reach {
+        // One statement per way a manager sees a customer (as its manager, through a team), each an
+        // index-only range of its partial index (`customers_live_manager`, `customers_live_team`: they hold
+        // `id` and `seq`), merged here. (`manager_id = ? OR team_id IN (…)` made SQLite read every matching
+        // row of the table and sort them, and PostgreSQL bitmap-scan them.)
+        Reach::Own => {
+            let own = live.filter(customers::manager_id.eq(scope.user_id));
+            let team = live.filter(
+                customers::team_id
+                    .eq_any(scope::teams_of(scope.user_id))
+                    .assume_not_null(),
+            );
+            let mut keys: Vec<(i64, i64)> = crate::per_backend!(conn, |c| own.load(c))?;
+            let by_team: Vec<(i64, i64)> = crate::per_backend!(conn, |c| team.load(c))?;
+            keys.extend(by_team);
+            keys.sort_unstable();
+            keys.dedup_by_key(|k| k.0);
+            keys.truncate(usize::try_from(limit).unwrap_or(0));
+            Ok(keys)
         }
-    };
-    Ok(keys.into_iter().map(|k| (k.id, k.seq)).collect())
+        Reach::Subtree => {
+            let q =
+                live.filter(customers::manager_id.eq_any(scope::users_in_subtree(&scope.org_path)));
+            crate::per_backend!(conn, |c| q.load(c))
+        }
+    }
 }
 
 /// Inserts a customer and returns its id.

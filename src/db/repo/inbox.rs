@@ -2,11 +2,8 @@
 //! marks, the reminders list by fire date, done and snooze, and the reads behind `/me/today` (open visit,
 //! birthdays of the caller's customers). Writing notifications is `repo::notifications::notify`'s job.
 
-use std::sync::LazyLock;
-
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
 
 use crate::db::DbConn;
 use crate::db::schema::{customers, notifications, reminders, visits};
@@ -201,19 +198,25 @@ pub fn open_reminders(
     today: NaiveDate,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<ReminderRow>> {
-    // On the backend's own connection (`/me/today` runs it on every call; see `sessions::load_caller`).
-    crate::per_backend!(conn, |c| reminder_query!(user_id)
-        .filter(
-            reminders::status
-                .eq("pending")
-                .and(reminders::fire_date.le(today))
-                .or(reminders::status
-                    .eq("snoozed")
-                    .and(reminders::due_at.le(now))),
-        )
+    // Two statements, pending and snoozed, each a range of `reminders_user_status` (as one `OR`, both
+    // backends read every reminder of the user), on the backend's own connection (`/me/today` runs them on
+    // every call; see `sessions::load_caller`); merged here.
+    let pending = reminder_query!(user_id)
+        .filter(reminders::status.eq("pending"))
+        .filter(reminders::fire_date.le(today))
         .order((reminders::fire_date.asc(), reminders::id.asc()))
-        .limit(MAX_REMINDERS)
-        .load(c))
+        .limit(MAX_REMINDERS);
+    // The user's snoozed ones, filtered by time here: with `due_at` in the statement SQLite prefers
+    // `reminders_due` and reads every user's overdue snoozed reminders.
+    let snoozed = reminder_query!(user_id)
+        .filter(reminders::status.eq("snoozed"))
+        .limit(MAX_REMINDERS);
+    let mut rows: Vec<ReminderRow> = crate::per_backend!(conn, |c| pending.load(c))?;
+    let woke: Vec<ReminderRow> = crate::per_backend!(conn, |c| snoozed.load(c))?;
+    rows.extend(woke.into_iter().filter(|r| r.due_at <= now));
+    rows.sort_by_key(|r| (r.fire_date, r.id));
+    rows.truncate(usize::try_from(MAX_REMINDERS).unwrap_or(0));
+    Ok(rows)
 }
 
 /// One reminder of the user.
@@ -281,103 +284,51 @@ pub fn open_visit(
 }
 
 /// A customer's birthday data.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, Queryable)]
 pub struct BirthdayRow {
-    #[diesel(sql_type = BigInt)]
     pub id: i64,
-    #[diesel(sql_type = Text)]
     pub name: String,
-    #[diesel(sql_type = Nullable<Text>)]
     pub birthday_md: Option<String>,
-    #[diesel(sql_type = Nullable<Integer>)]
     pub lunar_month: Option<i32>,
-    #[diesel(sql_type = Nullable<Integer>)]
     pub lunar_day: Option<i32>,
-    #[diesel(sql_type = Bool)]
     pub lunar_leap: bool,
 }
 
-/// Solar keys and lunar months `birthday_candidates` takes in its one statement (a week has at most 8
-/// solar keys and spans at most 2 lunar months).
-const SOLAR_SLOTS: usize = 8;
-const MONTH_SLOTS: usize = 2;
-
-/// `birthday_candidates`' statement with `?` or `$n` placeholders: a fixed number of them, so it is
-/// prepared once (an `IN` list built from a vector is prepared again on every call). Each branch reads
-/// its own partial index (`customers_live_birthday`, `customers_live_lunar`).
-fn birthday_sql(pg: bool) -> String {
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        if pg { format!("${n}") } else { "?".to_owned() }
-    };
-    let cols = "id, name, birthday_md, lunar_month, lunar_day, lunar_leap";
-    let user = next();
-    let solar: Vec<String> = (0..SOLAR_SLOTS).map(|_| next()).collect();
-    let user2 = next();
-    let months: Vec<String> = (0..MONTH_SLOTS).map(|_| next()).collect();
-    format!(
-        "SELECT {cols} FROM customers WHERE archived_at IS NULL AND manager_id = {user} \
-         AND lunar_month IS NULL AND birthday_md IN ({}) \
-         UNION ALL SELECT {cols} FROM customers WHERE archived_at IS NULL AND manager_id = {user2} \
-         AND lunar_month IN ({}) ORDER BY 1 LIMIT 1000",
-        solar.join(", "),
-        months.join(", ")
-    )
-}
-
-static BIRTHDAY_SQLITE: LazyLock<String> = LazyLock::new(|| birthday_sql(false));
-static BIRTHDAY_PG: LazyLock<String> = LazyLock::new(|| birthday_sql(true));
-
-/// The user's own (responsible, not archived) customers whose birthday may fall on one of the given
-/// solar `MM-DD` keys or in one of the given lunar months; the caller matches exact days. At most 8 keys
-/// and 2 months (a week's); more are an internal error.
+/// The user's own (responsible, not archived) customers whose solar `MM-DD` key lies in one of the given
+/// inclusive ranges or whose lunar birthday is in one of the given months, each once, by id; the caller
+/// matches exact days. One small statement of fixed shape per range and month (each a range of the
+/// partial index `customers_live_birthday` or `customers_live_lunar`), so each is prepared once: a week
+/// has one or two ranges and one or two months.
 pub fn birthday_candidates(
     conn: &mut DbConn,
     user_id: i64,
-    solar_keys: &[String],
+    solar_ranges: &[(String, String)],
     lunar_months: &[i32],
 ) -> QueryResult<Vec<BirthdayRow>> {
-    if solar_keys.len() > SOLAR_SLOTS || lunar_months.len() > MONTH_SLOTS {
-        return Err(diesel::result::Error::QueryBuilderError(
-            "more birthday keys than a week has".into(),
+    let mine = customers::table
+        .filter(customers::manager_id.eq(user_id))
+        .filter(customers::archived_at.is_null())
+        .limit(1000)
+        .select((
+            customers::id,
+            customers::name,
+            customers::birthday_md,
+            customers::lunar_month,
+            customers::lunar_day,
+            customers::lunar_leap,
         ));
+    let mut rows: Vec<BirthdayRow> = Vec::new();
+    for (from, to) in solar_ranges {
+        let q = mine.filter(customers::birthday_md.between(from, to));
+        let found: Vec<BirthdayRow> = crate::per_backend!(conn, |c| q.load(c))?;
+        rows.extend(found);
     }
-    // Unused slots repeat a key (or hold one no row has): the statement keeps its shape.
-    let solar = |i: usize| {
-        solar_keys
-            .get(i)
-            .or(solar_keys.first())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let month = |i: usize| {
-        lunar_months
-            .get(i)
-            .or(lunar_months.first())
-            .copied()
-            .unwrap_or(0)
-    };
-    macro_rules! run {
-        ($c:expr, $sql:expr) => {{
-            let q = diesel::sql_query($sql.as_str()).bind::<BigInt, _>(user_id);
-            let q = q
-                .bind::<Text, _>(solar(0))
-                .bind::<Text, _>(solar(1))
-                .bind::<Text, _>(solar(2))
-                .bind::<Text, _>(solar(3))
-                .bind::<Text, _>(solar(4))
-                .bind::<Text, _>(solar(5))
-                .bind::<Text, _>(solar(6))
-                .bind::<Text, _>(solar(7));
-            q.bind::<BigInt, _>(user_id)
-                .bind::<Integer, _>(month(0))
-                .bind::<Integer, _>(month(1))
-                .load($c)
-        }};
+    for month in lunar_months {
+        let q = mine.filter(customers::lunar_month.eq(month));
+        let found: Vec<BirthdayRow> = crate::per_backend!(conn, |c| q.load(c))?;
+        rows.extend(found);
     }
-    match conn {
-        DbConn::Sqlite(c) => run!(c, BIRTHDAY_SQLITE),
-        DbConn::Pg(c) => run!(c, BIRTHDAY_PG),
-    }
+    rows.sort_by_key(|r| r.id);
+    rows.dedup_by_key(|r| r.id);
+    Ok(rows)
 }
