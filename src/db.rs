@@ -6,6 +6,7 @@ pub mod repo;
 pub mod schema;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -131,6 +132,13 @@ pub struct Db {
     read: Pool,
     write: Pool,
     writer: Option<Writer>,
+    /// One permit per pooled connection: a request waits for one here, asynchronously, before it takes a
+    /// blocking thread. Without it, a burst of requests parked one blocking thread each on the pool's
+    /// checkout (32 connections: 24 threads waiting for 8 connections), and every such thread kept its own
+    /// allocator cache (the server's peak RSS grew by ~60 MB in the sync benchmark).
+    slots: Arc<tokio::sync::Semaphore>,
+    /// How long a request waits for a connection before it is answered 503.
+    timeout: Duration,
 }
 
 /// A unit of work for the SQLite writer thread: runs inside the batch's transaction and returns what
@@ -253,11 +261,14 @@ impl Db {
         } else {
             (read.clone(), None)
         };
+        let slots = Arc::new(tokio::sync::Semaphore::new(read.max_size() as usize));
         Ok(Self {
             target,
             read,
             write,
             writer,
+            slots,
+            timeout,
         })
     }
 
@@ -283,7 +294,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     {
-        run_blocking(self.read.clone(), f).await
+        self.run_blocking(self.read.clone(), f).await
     }
 
     /// Runs `f` inside one transaction on the write connection, off the async workers.
@@ -293,7 +304,9 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     {
         let Some(writer) = &self.writer else {
-            return run_blocking(self.write.clone(), move |conn| conn.transaction(f)).await;
+            return self
+                .run_blocking(self.write.clone(), move |conn| conn.transaction(f))
+                .await;
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
@@ -374,19 +387,28 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> anyhow::Result<usize> {
     done.map_err(|e| anyhow::anyhow!("migration revert failed: {e}"))
 }
 
-async fn run_blocking<T, F>(pool: Pool, f: F) -> Result<T, AppError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
-{
-    let span = tracing::Span::current();
-    actix_web::web::block(move || {
-        let _guard = span.enter();
-        let mut conn = pool
-            .get()
+impl Db {
+    /// Runs `f` on a connection of `pool` on a blocking thread, once a slot is free (see `slots`).
+    async fn run_blocking<T, F>(&self, pool: Pool, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    {
+        let slot = tokio::time::timeout(self.timeout, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| AppError::Unavailable("no database connection became free".into()))?
             .map_err(|e| AppError::Unavailable(e.to_string()))?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|e| AppError::Unavailable(e.to_string()))?
+        let span = tracing::Span::current();
+        actix_web::web::block(move || {
+            // Held until the work is done, even if the request is dropped meanwhile.
+            let _slot = slot;
+            let _guard = span.enter();
+            let mut conn = pool
+                .get()
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?
+    }
 }
