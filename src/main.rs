@@ -10,10 +10,6 @@ use fieldwork::db::Db;
 use fieldwork::startup::{AppState, Application, resolve_secret};
 use fieldwork::{api, demo, telemetry};
 
-/// mimalloc: see Cargo.toml.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "fieldwork",
