@@ -374,24 +374,37 @@ async fn list_customers(
             Ok((page, next_cursor, rows))
         })
         .await?;
+    let body = page_body(&state.customer_rows, page, rows, next_cursor.as_deref())?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+/// A page of the list: the rows found rendered (`Some`) as they are, the others (`rows`) rendered masked and
+/// kept; a row gone between the two reads (archived, moved out of scope) is left out.
+fn page_body(
+    cache: &rendered::RenderedRows,
+    page: Vec<(i64, Option<Arc<[u8]>>)>,
+    rows: Vec<Customer>,
+    next_cursor: Option<&str>,
+) -> AppResult<Vec<u8>> {
     let mut fresh = std::collections::HashMap::with_capacity(rows.len());
     for row in rows {
         let (id, seq) = (row.id, row.seq);
         let json: Arc<[u8]> = serde_json::to_vec(&CustomerResponse::masked(row))
             .map_err(|e| AppError::Internal(e.into()))?
             .into();
-        state.customer_rows.put(id, seq, json.clone());
+        cache.put(id, seq, json.clone());
         fresh.insert(id, json);
     }
-    // A row gone between the two reads (archived, moved out of scope) is left out.
     let items: Vec<Arc<[u8]>> = page
         .into_iter()
         .filter_map(|(id, hit)| hit.or_else(|| fresh.get(&id).cloned()))
         .collect();
-    let body = rendered::page_body(items.iter().map(|j| &j[..]), next_cursor.as_deref());
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body))
+    Ok(rendered::page_body(
+        items.iter().map(|j| &j[..]),
+        next_cursor,
+    ))
 }
 
 /// Creates a customer; the responsible and originating manager is the caller (or `manager_id`).
