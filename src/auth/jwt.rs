@@ -87,7 +87,12 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, expiry, issuer, audience and purpose.
     pub fn verify(&self, token: &str) -> Option<Claims> {
-        let now = jsonwebtoken::get_current_timestamp();
+        self.verify_at(token, jsonwebtoken::get_current_timestamp())
+    }
+
+    /// `verify` at `now` (seconds since the epoch) for a remembered token; a new token is decoded and
+    /// checked by `jsonwebtoken` against the system clock.
+    fn verify_at(&self, token: &str, now: u64) -> Option<Claims> {
         let live =
             |c: &Claims| u64::try_from(c.exp).is_ok_and(|exp| exp + self.validation.leeway > now);
         {
@@ -129,6 +134,29 @@ mod tests {
         let t = keys().issue(7, "s1", now()).unwrap();
         let c = keys().verify(&t).unwrap();
         assert_eq!((c.sub.as_str(), c.sid.as_str()), ("7", "s1"));
+    }
+
+    #[test]
+    fn remembered_tokens_still_expire_and_only_the_exact_token_is_remembered() {
+        let k = keys();
+        let t = k.issue(7, "s1", now()).unwrap();
+        let at = u64::try_from(now()).unwrap();
+        assert!(k.verify_at(&t, at).is_some());
+        // Remembered now: still refused once past its expiry (900 s and the 5 s leeway).
+        assert!(k.verify_at(&t, at + 10).is_some());
+        assert!(
+            k.verify_at(&t, at + 906).is_none(),
+            "expired while remembered"
+        );
+        // A token differing from a remembered one in its signature is decoded, and refused.
+        let i = t.len() - 10;
+        let flipped = if &t[i..=i] == "A" { "B" } else { "A" };
+        let forged = format!("{}{flipped}{}", &t[..i], &t[i + 1..]);
+        assert!(k.verify_at(&forged, at).is_none());
+        assert!(
+            k.verify_at(&t, at).is_some(),
+            "the real one is still remembered"
+        );
     }
 
     #[test]

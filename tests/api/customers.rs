@@ -885,10 +885,10 @@ async fn detail_etags_answer_304_until_a_change(app: TestApp) {
 }
 
 /// Lists answer from rendered rows kept by (id, version): every kind of change must show in the next list
-/// at once (an edit, a team assignment, a transfer away, an archive), and a list row must be the detail view
+/// at once (an edit, a transfer away, a team assignment, an archive), and a list row must be the detail view
 /// with phone and ID number masked.
 async fn lists_show_every_change_at_once(app: TestApp) {
-    let w = Who::login(&app, &["M0001", "M0002", "L0001"]).await;
+    let w = Who::login(&app, &["M0001", "M0002", "M0003", "L0001"]).await;
     let cid = id_of(&create(&app, w.t("M0001"), &individual("王小明")).await);
     let row_of = async |token: &str| -> Option<Value> {
         let l = app
@@ -947,9 +947,36 @@ async fn lists_show_every_change_at_once(app: TestApp) {
         w.id("M0002")
     );
 
+    // Assigned to a team: its member M0003 sees it, and M0002's kept row shows the team.
+    assert!(row_of(w.t("M0003")).await.is_none());
+    let team = app
+        .post(
+            "/api/v1/teams",
+            Some(w.t("L0001")),
+            &json!({ "name": "鼓楼组", "members": [
+                { "user_id": w.id("M0002"), "role": "relationship_manager" },
+                { "user_id": w.id("M0003"), "role": "assistant" }
+            ] }),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.req(
+        Method::PUT,
+        &format!("/api/v1/teams/{team}/customers"),
+        Some(w.t("L0001")),
+        Some(&json!({ "customer_ids": [cid] })),
+    )
+    .await
+    .expect(200);
+    assert_eq!(row_of(w.t("M0002")).await.unwrap()["team_id"], team);
+    assert_eq!(row_of(w.t("M0003")).await.unwrap()["team_id"], team);
+
     // Archived: gone from every list.
     delete(&app, &path(cid, ""), w.t("M0002")).await.expect(204);
-    for t in [w.t("M0002"), w.t("L0001")] {
+    for t in [w.t("M0002"), w.t("M0003"), w.t("L0001")] {
         assert!(row_of(t).await.is_none());
     }
 }
