@@ -701,7 +701,7 @@ async fn get_today(state: web::Data<AppState>, auth: Auth) -> AppResult<web::Jso
     let rule = state.settings.feb29.rule();
     let t = state
         .db
-        .read(move |c| today_tx(c, &auth, now, rule))
+        .read_many(move |c| today_tx(c, &auth, now, rule))
         .await?;
     Ok(web::Json(t))
 }

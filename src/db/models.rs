@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{audit_events, login_throttle, orgs, refresh_tokens, sessions, users};
+use super::time::Ts;
 
 /// An org row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -15,7 +16,9 @@ pub struct Org {
     pub name: String,
     pub kind: String,
     pub path: String,
+    #[diesel(deserialize_as = Ts)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = Ts)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -76,7 +79,9 @@ pub struct UserCard {
     pub grade: Option<String>,
     pub active: bool,
     pub must_change_password: bool,
+    #[diesel(deserialize_as = Ts)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = Ts)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -111,7 +116,9 @@ pub struct User {
     pub active: bool,
     pub password_hash: String,
     pub must_change_password: bool,
+    #[diesel(deserialize_as = Ts)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = Ts)]
     pub updated_at: NaiveDateTime,
 }
 

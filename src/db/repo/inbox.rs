@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConn;
 use crate::db::schema::{customers, notifications, reminders, visits};
+use crate::db::time::{Day, OptTs, Ts};
 
 /// An inbox row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -119,14 +120,20 @@ pub struct ReminderRow {
     pub kind: String,
     pub subject_type: String,
     pub subject_id: i64,
+    #[diesel(deserialize_as = Day)]
     pub occasion_date: NaiveDate,
     pub lead_days: i32,
+    #[diesel(deserialize_as = Day)]
     pub fire_date: NaiveDate,
     pub customer_id: Option<i64>,
     pub status: String,
+    #[diesel(deserialize_as = Ts)]
     pub due_at: NaiveDateTime,
+    #[diesel(deserialize_as = OptTs)]
     pub snoozed_until: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = OptTs)]
     pub notified_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = OptTs)]
     pub done_at: Option<NaiveDateTime>,
     pub customer_name: Option<String>,
 }

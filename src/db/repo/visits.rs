@@ -171,11 +171,13 @@ pub fn previous_of(
 
 /// Inserts a check-in; returns the stored row.
 pub fn insert(conn: &mut DbConn, new: &NewVisit) -> QueryResult<Visit> {
-    let id: i64 = diesel::insert_into(visits::table)
+    // On the backend's own connection: there diesel keeps the prepared statement (check-ins are the
+    // busiest write; see `sessions::load_caller`).
+    // (`as_returning` names the backend: the statement is written inside the macro.)
+    crate::per_backend!(conn, |c| diesel::insert_into(visits::table)
         .values(new)
-        .returning(visits::id)
-        .get_result(conn)?;
-    get(conn, id)?.ok_or(diesel::result::Error::NotFound)
+        .returning(Visit::as_returning())
+        .get_result(c))
 }
 
 /// Serialises the visit writes of one manager until the transaction ends, so that two concurrent
@@ -204,23 +206,20 @@ pub fn check_out(
     seq: i64,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::update(visits::table.find(id))
-        .set((
-            visits::checked_out_at.eq(at),
-            visits::duration_secs.eq(duration_secs),
-            visits::seq.eq(seq),
-            visits::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let q = diesel::update(visits::table.find(id)).set((
+        visits::checked_out_at.eq(at),
+        visits::duration_secs.eq(duration_secs),
+        visits::seq.eq(seq),
+        visits::updated_at.eq(now),
+    ));
+    crate::per_backend!(conn, |c| q.execute(c)).map(|_| ())
 }
 
 /// Stamps a visit as changed (its report or amendments were written) for delta sync.
 pub fn touch(conn: &mut DbConn, id: i64, seq: i64, now: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(visits::table.find(id))
-        .set((visits::seq.eq(seq), visits::updated_at.eq(now)))
-        .execute(conn)
-        .map(|_| ())
+    let q = diesel::update(visits::table.find(id))
+        .set((visits::seq.eq(seq), visits::updated_at.eq(now)));
+    crate::per_backend!(conn, |c| q.execute(c)).map(|_| ())
 }
 
 /// A page of visits in scope, newest (highest id) first, before the id `before`.
@@ -259,6 +258,28 @@ pub fn list(
         .limit(limit)
         .select(Visit::as_select())
         .load(conn)
+}
+
+/// What the view of one visit shows besides the row: its customer's name, its manager's name and employee
+/// number, and whether it has a report. Three fixed-shape statements on the backend's own connection
+/// (kept prepared there), where the list's `IN (…)` statements are prepared anew each time: every check-in
+/// and check-out answers with this view.
+pub fn view_parts(
+    conn: &mut DbConn,
+    v: &Visit,
+) -> QueryResult<(Option<String>, Option<(String, String)>, bool)> {
+    let name = customers::table.find(v.customer_id).select(customers::name);
+    let person = users::table
+        .find(v.manager_id)
+        .select((users::name, users::employee_no));
+    let report = visit_reports::table
+        .find(v.id)
+        .select(visit_reports::visit_id);
+    crate::per_backend!(conn, |c| Ok((
+        name.first(c).optional()?,
+        person.first(c).optional()?,
+        report.first::<i64>(c).optional()?.is_some(),
+    )))
 }
 
 /// Names of customers by id (for visit views; the caller already sees the visits).
