@@ -28,6 +28,7 @@ pub mod teams;
 pub mod transfers;
 pub mod users;
 pub mod visits;
+pub mod wire_time;
 pub mod worklogs;
 
 use chrono::{DateTime, NaiveDateTime, Utc};

@@ -101,13 +101,68 @@ fn local_day(d: NaiveDate) -> (NaiveDateTime, NaiveDateTime) {
     )
 }
 
-/// Creates the reminders whose fire dates fall in `[today, today + window]` (set-based, one statement per
-/// kind, occasion and lead; overdue tasks from yesterday too, in case no pass ran then), and today's
-/// "work log missing" once it is 18:00 on a working day.
-pub fn generate(conn: &mut DbConn, now: DateTime<Utc>, s: &Settings) -> QueryResult<usize> {
+/// The reminders a pass generates, in two halves of about equal work that touch disjoint reminders (a
+/// reminder's half follows from its kind and lead): on PostgreSQL a pass runs them at the same time on two
+/// connections (see [`tick`]). Measured over 1,000,000 customers and 2,000,000 holdings, maturities are
+/// about two thirds of the work, so they are split by lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    /// Birthdays, next visits, and maturities a week or more ahead.
+    A,
+    /// Maturities less than a week ahead, loans, tasks, the missing work log.
+    B,
+}
+
+impl Half {
+    /// Both halves.
+    pub const BOTH: [Half; 2] = [Half::A, Half::B];
+
+    /// The half of the reminders of `kind` at `lead` days.
+    pub fn of(kind: Kind, lead: i32) -> Half {
+        match kind {
+            Kind::CustomerBirthday | Kind::ContactBirthday | Kind::NextVisit => Half::A,
+            Kind::HoldingMaturity if lead >= 7 => Half::A,
+            _ => Half::B,
+        }
+    }
+
+    fn has(self, kind: Kind, lead: i32) -> bool {
+        Half::of(kind, lead) == self
+    }
+}
+
+/// Generates the reminders of one [`Half`] and applies the preferences to
+/// its kinds' open reminders, in one transaction: no other instance's notifying sees a reminder its user
+/// muted before the muting is done.
+pub fn pass_half(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    s: &Settings,
+    half: Half,
+) -> QueryResult<usize> {
+    let created = generate_half(conn, now, s, half)?;
+    apply_preferences(conn, now, half)?;
+    Ok(created)
+}
+
+/// Creates the reminders of one [`Half`] whose fire dates fall in `[today, today + window]`
+/// (set-based, one statement per kind, occasion and lead; overdue tasks from yesterday too, in case no
+/// pass ran then), and today's "work log missing" once it is 18:00 on a working day.
+pub fn generate_half(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    s: &Settings,
+    half: Half,
+) -> QueryResult<usize> {
     let today = local_date(now);
     let stamp = now.naive_utc();
-    let leads = leads_by_kind(&preferences::load_all(conn)?);
+    let leads: Vec<(Kind, Vec<i32>)> = leads_by_kind(&preferences::load_all(conn)?)
+        .into_iter()
+        .map(|(kind, mut leads)| {
+            leads.retain(|&lead| half.has(kind, lead));
+            (kind, leads)
+        })
+        .collect();
     let mut created = 0;
     for day in -1..=s.window_days {
         let fire = today + Duration::days(day);
@@ -140,6 +195,9 @@ pub fn generate(conn: &mut DbConn, now: DateTime<Utc>, s: &Settings) -> QueryRes
             };
         }
     }
+    if !half.has(Kind::WorklogMissing, 0) {
+        return Ok(created);
+    }
     let worklog_due = local_instant(today, WORKLOG_DUE.0, WORKLOG_DUE.1);
     let entry = calendar::entries(conn, today, today)?.get(&today).copied();
     if now >= worklog_due && is_working_day(today, entry) {
@@ -155,10 +213,11 @@ pub fn generate(conn: &mut DbConn, now: DateTime<Utc>, s: &Settings) -> QueryRes
     Ok(created)
 }
 
-/// Applies each user's reminder preferences to the open reminders: a kind turned off or a lead not chosen
+/// Applies each user's reminder preferences to the open reminders of one [`Half`]: a kind turned off or
+/// a lead not chosen
 /// is muted, a lead chosen again is unmuted. Users without preferences have the defaults. One statement
 /// per kind and lead.
-pub fn apply_preferences(conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<usize> {
+pub fn apply_preferences(conn: &mut DbConn, now: DateTime<Utc>, half: Half) -> QueryResult<usize> {
     let custom = preferences::load_all(conn)?;
     let stamp = now.naive_utc();
     let mut n = 0;
@@ -176,7 +235,7 @@ pub fn apply_preferences(conn: &mut DbConn, now: DateTime<Utc>) -> QueryResult<u
         }
     }
     for (kind, leads) in kinds {
-        for lead in leads {
+        for lead in leads.into_iter().filter(|&lead| half.has(kind, lead)) {
             let wants = |p: &Prefs| p.enabled(kind) && p.leads(kind).contains(&lead);
             let mut yes: Vec<i64> = custom
                 .iter()
@@ -294,13 +353,22 @@ pub async fn tick(db: &Db, now: DateTime<Utc>, s: Settings) -> Result<TickReport
     let followed = db
         .write(move |c| Ok(repo::follow_customers(c, now.naive_utc())?))
         .await?;
-    let created = db
-        .write(move |c| {
-            let created = generate(c, now, &s)?;
-            apply_preferences(c, now)?;
-            Ok(created)
+    let created = if db.target().is_sqlite() {
+        // One writer: the halves would only queue behind each other.
+        db.write(move |c| {
+            Half::BOTH
+                .into_iter()
+                .try_fold(0, |n, half| Ok(n + pass_half(c, now, &s, half)?))
         })
-        .await?;
+        .await?
+    } else {
+        // Independent and idempotent: each half in its own transaction, at the same time. A crash after
+        // one committed leaves the other to the next pass.
+        let [people, business] =
+            Half::BOTH.map(|half| db.write(move |c| Ok(pass_half(c, now, &s, half)?)));
+        let (people, business) = tokio::try_join!(people, business)?;
+        people + business
+    };
     let notified = db.write(move |c| Ok(notify_due(c, now, &s)?)).await?;
     Ok(TickReport {
         created,
@@ -363,6 +431,29 @@ mod tests {
             .unwrap()
             .1;
         assert_eq!(birthday, &[0, 3]);
+    }
+
+    #[test]
+    fn halves_split_the_default_leads() {
+        let leads = leads_by_kind(&HashMap::new());
+        let half = |h: Half| -> Vec<(Kind, i32)> {
+            leads
+                .iter()
+                .flat_map(|(k, ls)| ls.iter().map(move |&l| (*k, l)))
+                .filter(|&(k, l)| Half::of(k, l) == h)
+                .collect()
+        };
+        let (a, b) = (half(Half::A), half(Half::B));
+        assert!(
+            a.contains(&(Kind::CustomerBirthday, 3)) && a.contains(&(Kind::HoldingMaturity, 7))
+        );
+        assert!(b.contains(&(Kind::HoldingMaturity, 1)) && b.contains(&(Kind::LoanDue, 3)));
+        assert!(b.iter().any(|(k, _)| *k == Kind::TaskOverdue));
+        assert_eq!(
+            a.len() + b.len(),
+            leads.iter().map(|(_, l)| l.len()).sum::<usize>()
+        );
+        assert_eq!(Half::of(Kind::WorklogMissing, 0), Half::B);
     }
 
     #[test]

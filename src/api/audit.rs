@@ -36,6 +36,7 @@ pub struct AuditEventResponse {
     /// The org path the object belongs to.
     pub org_path: String,
     /// When (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub at: DateTime<Utc>,
     /// The request that did it.
     pub request_id: String,

@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct CalendarDayDto {
     /// The date (in the path's year).
+    #[serde(serialize_with = "crate::api::wire_time::date")]
     pub date: NaiveDate,
     /// `false`: a public holiday; `true`: a 调休 make-up working day (usually a weekend day).
     pub working: bool,

@@ -111,14 +111,17 @@ pub struct ContactResponse {
     /// Mobile phone.
     pub phone: Option<String>,
     /// Solar birthday.
+    #[serde(serialize_with = "crate::api::wire_time::date_opt")]
     pub birthday: Option<NaiveDate>,
     /// Lunar birthday.
     pub lunar_birthday: Option<LunarBirthday>,
     /// Change sequence of the last write.
     pub seq: i64,
     /// Created (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 

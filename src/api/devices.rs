@@ -89,8 +89,10 @@ pub struct DeviceResponse {
     /// Why it was disabled.
     pub disabled_reason: Option<String>,
     /// First registered (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last registered or changed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 

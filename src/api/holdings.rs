@@ -56,8 +56,10 @@ pub struct HoldingResponse {
     #[schema(value_type = String, example = "12345.67")]
     pub amount: String,
     /// Open date.
+    #[serde(serialize_with = "crate::api::wire_time::date_opt")]
     pub open_date: Option<NaiveDate>,
     /// Maturity date (到期日).
+    #[serde(serialize_with = "crate::api::wire_time::date_opt")]
     pub maturity_date: Option<NaiveDate>,
     /// Rate, percent per year, as a decimal string.
     #[schema(value_type = Option<String>, example = "2.15")]
@@ -65,14 +67,17 @@ pub struct HoldingResponse {
     /// Status.
     pub status: HoldingStatus,
     /// Loans: the next repayment date.
+    #[serde(serialize_with = "crate::api::wire_time::date_opt")]
     pub next_repayment_date: Option<NaiveDate>,
     /// Loans: overdue (逾期).
     pub overdue: bool,
     /// Change sequence of the last write.
     pub seq: i64,
     /// Created (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 

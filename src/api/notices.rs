@@ -63,10 +63,12 @@ pub struct NoticeResponse {
     /// Who published it.
     pub published_by: i64,
     /// Published (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// For a recipient: whether they have read it.
     pub read: Option<bool>,
     /// For a recipient: when they first read it (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
     pub read_at: Option<DateTime<Utc>>,
     /// For the publisher: how many received it.
     pub recipient_count: Option<i64>,
@@ -137,6 +139,7 @@ pub struct NoticeReader {
     /// Their name.
     pub name: String,
     /// When they first read it (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
     pub read_at: Option<DateTime<Utc>>,
 }
 

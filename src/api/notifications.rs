@@ -77,10 +77,13 @@ pub struct NotificationResponse {
     /// Body in the caller's language.
     pub body: String,
     /// Written (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Delivered (UTC): after the caller's quiet hours unless urgent.
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub deliver_at: DateTime<Utc>,
     /// Read (UTC), if read.
+    #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
     pub read_at: Option<DateTime<Utc>>,
     /// What it opens in the app.
     pub link: Option<Link>,
@@ -282,20 +285,26 @@ pub struct ReminderResponse {
     /// The customer's name (absent once the customer is archived).
     pub customer_name: Option<String>,
     /// The occasion (birthday, maturity, due date…), Asia/Shanghai.
+    #[serde(serialize_with = "crate::api::wire_time::date")]
     pub occasion_date: NaiveDate,
     /// Days before the occasion (negative: after).
     pub lead_days: i32,
     /// The date it fires, Asia/Shanghai.
+    #[serde(serialize_with = "crate::api::wire_time::date")]
     pub fire_date: NaiveDate,
     /// `pending`, `snoozed` or `done`.
     pub status: String,
     /// When it is (or was) due (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub due_at: DateTime<Utc>,
     /// Snoozed until (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
     pub snoozed_until: Option<DateTime<Utc>>,
     /// When it was notified (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
     pub notified_at: Option<DateTime<Utc>>,
     /// When it was marked done (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
     pub done_at: Option<DateTime<Utc>>,
 }
 
@@ -513,6 +522,7 @@ pub struct OpenVisit {
     /// The customer visited.
     pub customer_id: i64,
     /// Checked in (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub checked_in_at: DateTime<Utc>,
 }
 
@@ -524,6 +534,7 @@ pub struct TodayTask {
     /// Title.
     pub title: String,
     /// Due (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub due_at: DateTime<Utc>,
     /// `low`, `normal` or `high`.
     pub priority: String,
@@ -541,6 +552,7 @@ pub struct Birthday {
     /// Customer name.
     pub name: String,
     /// The day it is celebrated this week (Asia/Shanghai).
+    #[serde(serialize_with = "crate::api::wire_time::date")]
     pub date: NaiveDate,
     /// A lunar (农历) birthday.
     pub lunar: bool,
@@ -550,6 +562,7 @@ pub struct Birthday {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TodayResponse {
     /// Today (Asia/Shanghai).
+    #[serde(serialize_with = "crate::api::wire_time::date")]
     pub date: NaiveDate,
     /// Open reminders firing today or earlier (and snoozed ones due again), oldest first.
     pub reminders: Vec<ReminderResponse>,

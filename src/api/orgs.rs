@@ -81,8 +81,10 @@ pub struct OrgResponse {
     /// Materialized path of ids from the root.
     pub path: String,
     /// Created (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -111,16 +111,20 @@ pub struct PlanResponse {
     /// Week or month.
     pub period: Period,
     /// First day (a Monday, or the 1st).
+    #[serde(serialize_with = "crate::api::wire_time::date")]
     pub period_start: NaiveDate,
     /// Last day of the period.
+    #[serde(serialize_with = "crate::api::wire_time::date")]
     pub period_end: NaiveDate,
     /// Title.
     pub title: String,
     /// The items, in order.
     pub items: Vec<PlanItem>,
     /// Created (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 

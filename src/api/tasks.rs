@@ -99,6 +99,7 @@ pub struct AssigneeResponse {
     /// `open` or `done`.
     pub status: String,
     /// When they finished (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
     pub done_at: Option<DateTime<Utc>>,
 }
 
@@ -112,6 +113,7 @@ pub struct TaskResponse {
     /// Details.
     pub description: Option<String>,
     /// Due (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
     pub due_at: Option<DateTime<Utc>>,
     /// `low`, `normal` or `high`.
     pub priority: String,
@@ -130,8 +132,10 @@ pub struct TaskResponse {
     /// Number of assignees counted in `done_count`.
     pub assignee_count: i64,
     /// Created (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 

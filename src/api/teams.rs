@@ -120,8 +120,10 @@ pub struct TeamResponse {
     /// The members, by user id.
     pub members: Vec<TeamMemberResponse>,
     /// Created (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -138,10 +138,12 @@ pub struct TransferResponse {
     /// Who decided it.
     pub decided_by: Option<PersonRef>,
     /// When it was decided (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
     pub decided_at: Option<DateTime<Utc>>,
     /// The decider's note.
     pub decision_note: Option<String>,
     /// Proposed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
 }
 

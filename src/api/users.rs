@@ -54,8 +54,10 @@ pub struct UserResponse {
     /// True after an admin reset: the app should ask for a new password.
     pub must_change_password: bool,
     /// Created (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -80,6 +80,7 @@ pub struct WorklogReview {
     /// Who reviewed it (the latest review counts).
     pub reviewed_by: i64,
     /// When (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub reviewed_at: DateTime<Utc>,
 }
 
@@ -91,6 +92,7 @@ pub struct WorklogResponse {
     /// The author.
     pub manager_id: i64,
     /// The Asia/Shanghai date it is about.
+    #[serde(serialize_with = "crate::api::wire_time::date")]
     pub log_date: NaiveDate,
     /// Results, insights, valuable information.
     pub content: String,
@@ -99,8 +101,10 @@ pub struct WorklogResponse {
     /// The latest review, once spot-checked.
     pub review: Option<WorklogReview>,
     /// Created (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 

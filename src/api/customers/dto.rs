@@ -30,6 +30,7 @@ pub struct CustomerResponse {
     /// ID number (masked in lists).
     pub id_number: Option<String>,
     /// Solar birthday.
+    #[serde(serialize_with = "crate::api::wire_time::date_opt")]
     pub birthday: Option<NaiveDate>,
     /// Lunar (农历) birthday.
     pub lunar_birthday: Option<LunarBirthday>,
@@ -58,8 +59,10 @@ pub struct CustomerResponse {
     /// Change sequence of the last write (the `ETag` follows it).
     pub seq: i64,
     /// Created (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 

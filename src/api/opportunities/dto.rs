@@ -36,6 +36,7 @@ pub struct OpportunityResponse {
     /// Probability, percent.
     pub probability: i32,
     /// Expected close date (Asia/Shanghai).
+    #[serde(serialize_with = "crate::api::wire_time::date_opt")]
     pub expected_close_date: Option<NaiveDate>,
     /// Stage.
     pub stage: Stage,
@@ -51,8 +52,10 @@ pub struct OpportunityResponse {
     /// Who referred it (source `referral`).
     pub referral: Option<String>,
     /// Created (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -345,6 +348,7 @@ pub struct HistoryEntry {
     /// The note given with the change.
     pub note: Option<String>,
     /// When (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub at: DateTime<Utc>,
 }
 
@@ -431,8 +435,10 @@ pub struct PipelineSummary {
     /// With `scope=org`: the org counted (with everything below it).
     pub org_id: Option<i64>,
     /// First day counted, if bounded.
+    #[serde(serialize_with = "crate::api::wire_time::date_opt")]
     pub from: Option<NaiveDate>,
     /// Last day counted, if bounded.
+    #[serde(serialize_with = "crate::api::wire_time::date_opt")]
     pub to: Option<NaiveDate>,
     /// One entry per stage, in pipeline order.
     pub stages: Vec<StageSummary>,

@@ -46,8 +46,10 @@ pub struct OwnershipResponse {
     /// The responsible manager over this period.
     pub manager: PersonRef,
     /// From (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub effective_from: DateTime<Utc>,
     /// Until (UTC); absent for the current owner.
+    #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
     pub effective_to: Option<DateTime<Utc>>,
     /// Why the customer came to this manager: `originated`, or the reason of the transfer.
     pub reason: String,
@@ -79,6 +81,7 @@ pub struct TimelineEntry {
     /// Who did it.
     pub actor_id: Option<i64>,
     /// When (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub at: DateTime<Utc>,
 }
 
@@ -103,6 +106,7 @@ pub struct NoteResponse {
     /// The text.
     pub text: String,
     /// Written (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -146,8 +146,10 @@ pub struct VisitResponse {
     /// Purpose.
     pub purpose: String,
     /// The phone's clock at check-in (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub phone_time: DateTime<Utc>,
     /// The server's receive time of the check-in (UTC): the visit's time of record.
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub checked_in_at: DateTime<Utc>,
     /// Latitude (WGS-84, converted from `datum`).
     pub latitude: f64,
@@ -162,14 +164,17 @@ pub struct VisitResponse {
     /// What a leader should look at; empty when nothing is unusual.
     pub flags: Vec<VisitFlag>,
     /// Check-out time (UTC), absent while the visit is open.
+    #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
     pub checked_out_at: Option<DateTime<Utc>>,
     /// Seconds from check-in to check-out.
     pub duration_secs: Option<i64>,
     /// Whether the report has been written.
     pub has_report: bool,
     /// Created (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last changed (check-out, report, amendment) (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -224,6 +229,7 @@ pub struct AmendmentResponse {
     /// The text.
     pub text: String,
     /// Written (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -254,16 +260,20 @@ pub struct VisitReportResponse {
     /// Outcome.
     pub outcome: Option<String>,
     /// Next visit date (Asia/Shanghai).
+    #[serde(serialize_with = "crate::api::wire_time::date_opt")]
     pub next_visit_date: Option<NaiveDate>,
     /// Important change in the customer's situation.
     pub important_change: bool,
     /// What changed.
     pub important_change_text: Option<String>,
     /// First written (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
     /// Last replaced (UTC).
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub updated_at: DateTime<Utc>,
     /// The author may replace the report until then (UTC); afterwards only amendments.
+    #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub editable_until: DateTime<Utc>,
     /// Amendments, oldest first.
     pub amendments: Vec<AmendmentResponse>,

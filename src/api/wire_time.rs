@@ -1,0 +1,210 @@
+//! Instants and dates written to JSON without going through `core::fmt`.
+//!
+//! chrono serializes a `DateTime<Utc>` through its `Display`/`Debug` machinery (`collect_str`, one
+//! `write_char` at a time): on a page of users that was a twelfth of the request. These functions write the
+//! very same text (RFC 3339 in UTC with `Z` and chrono's automatic fraction of 0, 3, 6 or 9 digits; dates
+//! as `YYYY-MM-DD`) from a stack buffer, and hand anything unusual (a leap second, a year outside
+//! 0000–9999) to chrono. Used as `#[serde(serialize_with = "…")]` on response fields; the field types, and
+//! so the OpenAPI schemas, stay chrono's. The tests compare the output with chrono's for many values.
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use serde::{Serialize, Serializer};
+
+/// Writes `n` as `width` zero-padded digits at `buf[at..]`.
+fn digits(buf: &mut [u8], at: usize, width: usize, mut n: u32) {
+    for i in (at..at + width).rev() {
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// `YYYY-MM-DD` into `buf[..10]`; false for years chrono writes differently.
+fn write_date(buf: &mut [u8], d: NaiveDate) -> bool {
+    let Ok(year) = u32::try_from(d.year()) else {
+        return false;
+    };
+    if year > 9999 {
+        return false;
+    }
+    digits(buf, 0, 4, year);
+    buf[4] = b'-';
+    digits(buf, 5, 2, d.month());
+    buf[7] = b'-';
+    digits(buf, 8, 2, d.day());
+    true
+}
+
+/// The RFC 3339 text of `t` into `buf`, and its length; `None` where chrono must write it.
+fn format_instant(t: &DateTime<Utc>, buf: &mut [u8; 32]) -> Option<usize> {
+    let naive = t.naive_utc();
+    let nanos = naive.nanosecond();
+    if nanos >= 1_000_000_000 || !write_date(buf, naive.date()) {
+        return None;
+    }
+    buf[10] = b'T';
+    digits(buf, 11, 2, naive.hour());
+    buf[13] = b':';
+    digits(buf, 14, 2, naive.minute());
+    buf[16] = b':';
+    digits(buf, 17, 2, naive.second());
+    let mut len = 19;
+    let (width, value) = if nanos == 0 {
+        (0, 0)
+    } else if nanos % 1_000_000 == 0 {
+        (3, nanos / 1_000_000)
+    } else if nanos % 1_000 == 0 {
+        (6, nanos / 1_000)
+    } else {
+        (9, nanos)
+    };
+    if width > 0 {
+        buf[len] = b'.';
+        digits(buf, len + 1, width, value);
+        len += 1 + width;
+    }
+    buf[len] = b'Z';
+    Some(len + 1)
+}
+
+/// A written buffer as the string it is (only ASCII digits and separators were written).
+fn ascii(buf: &[u8]) -> &str {
+    std::str::from_utf8(buf).unwrap_or_default()
+}
+
+/// `serialize_with` for a `DateTime<Utc>`.
+pub fn instant<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    let mut buf = [0u8; 32];
+    match format_instant(t, &mut buf) {
+        Some(len) => s.serialize_str(ascii(&buf[..len])),
+        None => t.serialize(s),
+    }
+}
+
+/// `serialize_with` for an `Option<DateTime<Utc>>`.
+pub fn instant_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => instant(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// `serialize_with` for a `NaiveDate`.
+pub fn date<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+    let mut buf = [0u8; 10];
+    if write_date(&mut buf, *d) {
+        s.serialize_str(ascii(&buf))
+    } else {
+        d.serialize(s)
+    }
+}
+
+/// `serialize_with` for an `Option<NaiveDate>`.
+pub fn date_opt<S: Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => date(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDateTime, TimeDelta};
+
+    #[derive(Serialize)]
+    struct Ours {
+        #[serde(serialize_with = "instant")]
+        t: DateTime<Utc>,
+        #[serde(serialize_with = "instant_opt")]
+        o: Option<DateTime<Utc>>,
+        #[serde(serialize_with = "date")]
+        d: NaiveDate,
+        #[serde(serialize_with = "date_opt")]
+        e: Option<NaiveDate>,
+    }
+
+    #[derive(Serialize)]
+    struct Chronos {
+        t: DateTime<Utc>,
+        o: Option<DateTime<Utc>>,
+        d: NaiveDate,
+        e: Option<NaiveDate>,
+    }
+
+    fn same(t: DateTime<Utc>, d: NaiveDate) {
+        let ours = Ours {
+            t,
+            o: Some(t),
+            d,
+            e: Some(d),
+        };
+        let chronos = Chronos {
+            t,
+            o: Some(t),
+            d,
+            e: Some(d),
+        };
+        assert_eq!(
+            serde_json::to_string(&ours).unwrap(),
+            serde_json::to_string(&chronos).unwrap(),
+            "{t:?} {d:?}"
+        );
+    }
+
+    #[test]
+    fn writes_what_chrono_writes() {
+        let base = NaiveDateTime::parse_from_str("2026-11-23 08:30:00", "%Y-%m-%d %H:%M:%S")
+            .unwrap()
+            .and_utc();
+        // Every fraction width: none, millis, micros, nanos; and odd steps across days and years.
+        for nanos in [
+            0,
+            1,
+            999,
+            1_000,
+            120_000,
+            123_456,
+            5_000_000,
+            999_999_999,
+            100_000_000,
+        ] {
+            for step in 0..400i64 {
+                let t =
+                    base + TimeDelta::nanoseconds(nanos) + TimeDelta::seconds(step * 86_399 * 7);
+                same(t, t.date_naive());
+            }
+        }
+        // Edges of the fast path and beyond it (chrono writes those).
+        for (y, m, d) in [
+            (1, 1, 1),
+            (0, 1, 1),
+            (9999, 12, 31),
+            (10000, 1, 1),
+            (-1, 6, 15),
+            (2028, 2, 29),
+        ] {
+            let day = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            same(day.and_hms_opt(23, 59, 59).unwrap().and_utc(), day);
+        }
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+            .unwrap()
+            .and_utc();
+        same(leap, leap.date_naive());
+    }
+
+    #[test]
+    fn none_is_null() {
+        let day = NaiveDate::from_ymd_opt(2026, 2, 28).unwrap();
+        let ours = Ours {
+            t: day.and_hms_opt(0, 0, 0).unwrap().and_utc(),
+            o: None,
+            d: day,
+            e: None,
+        };
+        let json = serde_json::to_value(&ours).unwrap();
+        assert!(json["o"].is_null() && json["e"].is_null());
+        assert_eq!(json["t"], "2026-02-28T00:00:00Z");
+    }
+}
