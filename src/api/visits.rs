@@ -648,11 +648,11 @@ pub(crate) fn views(c: &mut DbConn, rows: Vec<Visit>) -> AppResult<Vec<VisitResp
 
 /// One visit row as an answer.
 fn view_one(c: &mut DbConn, v: Visit) -> AppResult<VisitResponse> {
-    let (customer, manager, has_report) = visits::view_parts(c, &v)?;
+    let parts = visits::view_parts(c, &v)?;
     Ok(VisitResponse::from_row(
         v,
-        customer.unwrap_or_default(),
-        manager.unwrap_or_default(),
-        has_report,
+        parts.customer.unwrap_or_default(),
+        parts.manager.unwrap_or_default(),
+        parts.has_report,
     ))
 }

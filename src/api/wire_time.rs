@@ -50,9 +50,9 @@ fn format_instant(t: &DateTime<Utc>, buf: &mut [u8; 32]) -> Option<usize> {
     let mut len = 19;
     let (width, value) = if nanos == 0 {
         (0, 0)
-    } else if nanos % 1_000_000 == 0 {
+    } else if nanos.is_multiple_of(1_000_000) {
         (3, nanos / 1_000_000)
-    } else if nanos % 1_000 == 0 {
+    } else if nanos.is_multiple_of(1_000) {
         (6, nanos / 1_000)
     } else {
         (9, nanos)

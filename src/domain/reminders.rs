@@ -152,106 +152,86 @@ impl Lang {
 /// Title and body of a notification: generic, never a customer's name, phone or amount (lock screens are
 /// public). `lead` is the days before the occasion (negative after it).
 pub fn texts(kind: Kind, lead: i32, lang: Lang) -> (String, String) {
-    let zh = lang == Lang::ZhCn;
-    let when_zh = match lead {
+    match lang {
+        Lang::ZhCn => texts_zh(kind, lead),
+        Lang::En => texts_en(kind, lead),
+    }
+}
+
+fn texts_zh(kind: Kind, lead: i32) -> (String, String) {
+    let when = || match lead {
         0 => "今天".to_owned(),
         1 => "明天".to_owned(),
         n if n > 1 => format!(" {n} 天后"),
         _ => "已逾期".to_owned(),
     };
-    let when_en = match lead {
+    let (title, body) = match kind {
+        Kind::CustomerBirthday => ("客户生日提醒", format!("您有 1 位客户{}过生日", when())),
+        Kind::ContactBirthday => (
+            "关键联系人生日提醒",
+            format!("您有 1 位关键联系人{}过生日", when()),
+        ),
+        Kind::HoldingMaturity => ("产品到期提醒", format!("您有 1 笔产品{}到期", when())),
+        Kind::LoanDue => ("贷款还款提醒", format!("您有 1 笔贷款{}到期还款", when())),
+        Kind::LoanOverdue => ("贷款逾期提醒", "您有 1 笔贷款已逾期".to_owned()),
+        Kind::NextVisit => ("回访提醒", format!("您有 1 位客户计划{}回访", when())),
+        Kind::TaskDue => ("待办到期提醒", format!("您有 1 项待办{}到期", when())),
+        Kind::TaskOverdue => ("待办逾期提醒", "您有 1 项待办已逾期".to_owned()),
+        Kind::WorklogMissing => ("工作日志提醒", "今天的工作日志还没有填写".to_owned()),
+        Kind::TaskAssigned => ("新待办", "领导给您分配了 1 项待办".to_owned()),
+        Kind::ImportantChange => (
+            "客户重要情况变动",
+            "有 1 份走访报告标记了重要情况变动".to_owned(),
+        ),
+        Kind::TransferDecided => ("客户移交结果", "1 项客户移交已有审批结果".to_owned()),
+        Kind::Notice => ("新通知", "您有 1 条新通知".to_owned()),
+        Kind::Digest => ("今日提醒", "今天有待处理的提醒".to_owned()),
+    };
+    (title.to_owned(), body)
+}
+
+fn texts_en(kind: Kind, lead: i32) -> (String, String) {
+    let when = || match lead {
         0 => "today".to_owned(),
         1 => "tomorrow".to_owned(),
         n if n > 1 => format!("in {n} days"),
         _ => "overdue".to_owned(),
     };
-    let (t, b) = match kind {
+    let (title, body) = match kind {
         Kind::CustomerBirthday => (
-            ("客户生日提醒", format!("您有 1 位客户{when_zh}过生日")),
-            (
-                "Customer birthday",
-                format!("A customer's birthday is {when_en}"),
-            ),
+            "Customer birthday",
+            format!("A customer's birthday is {}", when()),
         ),
         Kind::ContactBirthday => (
-            (
-                "关键联系人生日提醒",
-                format!("您有 1 位关键联系人{when_zh}过生日"),
-            ),
-            (
-                "Key contact birthday",
-                format!("A key contact's birthday is {when_en}"),
-            ),
+            "Key contact birthday",
+            format!("A key contact's birthday is {}", when()),
         ),
-        Kind::HoldingMaturity => (
-            ("产品到期提醒", format!("您有 1 笔产品{when_zh}到期")),
-            ("Product maturity", format!("A product matures {when_en}")),
-        ),
+        Kind::HoldingMaturity => ("Product maturity", format!("A product matures {}", when())),
         Kind::LoanDue => (
-            ("贷款还款提醒", format!("您有 1 笔贷款{when_zh}到期还款")),
-            (
-                "Loan repayment due",
-                format!("A loan repayment is due {when_en}"),
-            ),
+            "Loan repayment due",
+            format!("A loan repayment is due {}", when()),
         ),
-        Kind::LoanOverdue => (
-            ("贷款逾期提醒", "您有 1 笔贷款已逾期".to_owned()),
-            ("Loan overdue", "A loan repayment is overdue".to_owned()),
-        ),
+        Kind::LoanOverdue => ("Loan overdue", "A loan repayment is overdue".to_owned()),
         Kind::NextVisit => (
-            ("回访提醒", format!("您有 1 位客户计划{when_zh}回访")),
-            (
-                "Follow-up visit",
-                format!("A follow-up visit is planned {when_en}"),
-            ),
+            "Follow-up visit",
+            format!("A follow-up visit is planned {}", when()),
         ),
-        Kind::TaskDue => (
-            ("待办到期提醒", format!("您有 1 项待办{when_zh}到期")),
-            ("Task due", format!("A task is due {when_en}")),
-        ),
-        Kind::TaskOverdue => (
-            ("待办逾期提醒", "您有 1 项待办已逾期".to_owned()),
-            ("Task overdue", "A task is overdue".to_owned()),
-        ),
-        Kind::WorklogMissing => (
-            ("工作日志提醒", "今天的工作日志还没有填写".to_owned()),
-            ("Work log", "Today's work log is not written yet".to_owned()),
-        ),
-        Kind::TaskAssigned => (
-            ("新待办", "领导给您分配了 1 项待办".to_owned()),
-            ("New task", "Your leader assigned you a task".to_owned()),
-        ),
+        Kind::TaskDue => ("Task due", format!("A task is due {}", when())),
+        Kind::TaskOverdue => ("Task overdue", "A task is overdue".to_owned()),
+        Kind::WorklogMissing => ("Work log", "Today's work log is not written yet".to_owned()),
+        Kind::TaskAssigned => ("New task", "Your leader assigned you a task".to_owned()),
         Kind::ImportantChange => (
-            (
-                "客户重要情况变动",
-                "有 1 份走访报告标记了重要情况变动".to_owned(),
-            ),
-            (
-                "Important change",
-                "A visit report flags an important change".to_owned(),
-            ),
+            "Important change",
+            "A visit report flags an important change".to_owned(),
         ),
         Kind::TransferDecided => (
-            ("客户移交结果", "1 项客户移交已有审批结果".to_owned()),
-            (
-                "Customer transfer",
-                "A customer transfer was decided".to_owned(),
-            ),
+            "Customer transfer",
+            "A customer transfer was decided".to_owned(),
         ),
-        Kind::Notice => (
-            ("新通知", "您有 1 条新通知".to_owned()),
-            ("New notice", "You have a new notice".to_owned()),
-        ),
-        Kind::Digest => (
-            ("今日提醒", "今天有待处理的提醒".to_owned()),
-            ("Today", "You have reminders today".to_owned()),
-        ),
+        Kind::Notice => ("New notice", "You have a new notice".to_owned()),
+        Kind::Digest => ("Today", "You have reminders today".to_owned()),
     };
-    if zh {
-        (t.0.to_owned(), t.1)
-    } else {
-        (b.0.to_owned(), b.1)
-    }
+    (title.to_owned(), body)
 }
 
 /// Counts that make the morning digest.

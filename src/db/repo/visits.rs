@@ -261,13 +261,23 @@ pub fn list(
 }
 
 /// What the view of one visit shows besides the row: its customer's name, its manager's name and employee
-/// number, and whether it has a report. Three fixed-shape statements on the backend's own connection
+/// number, and whether it has a report.
+pub struct ViewParts {
+    /// The customer's name.
+    pub customer: Option<String>,
+    /// The manager's (name, employee number).
+    pub manager: Option<(String, String)>,
+    /// Whether the visit has a report.
+    pub has_report: bool,
+}
+
+/// [`ViewParts`] of one visit. Three fixed-shape statements on the backend's own connection
 /// (kept prepared there), where the list's `IN (…)` statements are prepared anew each time: every check-in
 /// and check-out answers with this view.
 pub fn view_parts(
     conn: &mut DbConn,
     v: &Visit,
-) -> QueryResult<(Option<String>, Option<(String, String)>, bool)> {
+) -> QueryResult<ViewParts> {
     let name = customers::table.find(v.customer_id).select(customers::name);
     let person = users::table
         .find(v.manager_id)
@@ -275,11 +285,11 @@ pub fn view_parts(
     let report = visit_reports::table
         .find(v.id)
         .select(visit_reports::visit_id);
-    crate::per_backend!(conn, |c| Ok((
-        name.first(c).optional()?,
-        person.first(c).optional()?,
-        report.first::<i64>(c).optional()?.is_some(),
-    )))
+    crate::per_backend!(conn, |c| Ok(ViewParts {
+        customer: name.first(c).optional()?,
+        manager: person.first(c).optional()?,
+        has_report: report.first::<i64>(c).optional()?.is_some(),
+    }))
 }
 
 /// Names of customers by id (for visit views; the caller already sees the visits).
