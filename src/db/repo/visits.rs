@@ -274,10 +274,7 @@ pub struct ViewParts {
 /// [`ViewParts`] of one visit. Three fixed-shape statements on the backend's own connection
 /// (kept prepared there), where the list's `IN (…)` statements are prepared anew each time: every check-in
 /// and check-out answers with this view.
-pub fn view_parts(
-    conn: &mut DbConn,
-    v: &Visit,
-) -> QueryResult<ViewParts> {
+pub fn view_parts(conn: &mut DbConn, v: &Visit) -> QueryResult<ViewParts> {
     let name = customers::table.find(v.customer_id).select(customers::name);
     let person = users::table
         .find(v.manager_id)
