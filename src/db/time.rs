@@ -184,3 +184,50 @@ mod tests {
         assert_eq!(parse_date(b"2026-13-01"), None);
     }
 }
+
+/// The fast path and the fallback against diesel's own decoder, on a real SQLite connection.
+#[cfg(test)]
+mod against_diesel {
+    use super::*;
+    use diesel::dsl::sql;
+    use diesel::prelude::*;
+
+    fn both(
+        conn: &mut SqliteConnection,
+        expr: &str,
+    ) -> (QueryResult<NaiveDateTime>, QueryResult<NaiveDateTime>) {
+        let ours = diesel::select(sql::<Timestamp>(expr))
+            .get_result::<Ts>(conn)
+            .map(|t| t.0);
+        let diesels = diesel::select(sql::<Timestamp>(expr)).get_result::<NaiveDateTime>(conn);
+        (ours, diesels)
+    }
+
+    #[test]
+    fn every_stored_form_reads_as_diesel_reads_it() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        for expr in [
+            "'2026-11-23 08:30:00'",
+            "'2026-11-23 08:30:00.123456'",
+            "'2026-11-23T08:30:00'",
+            "'2026-11-23 08:30'",
+            "'2026-11-23T08:30:00Z'",
+            "'2026-11-23 08:30:00.1234567890'",
+            "2461367.5",
+            "CURRENT_TIMESTAMP",
+        ] {
+            let (ours, diesels) = both(&mut conn, expr);
+            assert!(diesels.is_ok(), "{expr}: diesel reads it");
+            assert_eq!(ours.ok(), diesels.ok(), "{expr}");
+        }
+        let (ours, diesels) = both(&mut conn, "'not a time'");
+        assert!(ours.is_err() && diesels.is_err());
+        let day = diesel::select(sql::<Date>("'2024-02-29'")).get_result::<Day>(&mut conn);
+        assert_eq!(day.ok().map(|d| d.0), NaiveDate::from_ymd_opt(2024, 2, 29));
+        let day = diesel::select(sql::<Date>("2460369.5"))
+            .get_result::<Day>(&mut conn)
+            .map(|d| d.0);
+        let diesels = diesel::select(sql::<Date>("2460369.5")).get_result::<NaiveDate>(&mut conn);
+        assert_eq!(day.ok(), diesels.ok());
+    }
+}

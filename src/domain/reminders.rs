@@ -158,13 +158,22 @@ pub fn texts(kind: Kind, lead: i32, lang: Lang) -> (String, String) {
     }
 }
 
+/// When the occasion is, relative to the day the reminder fires, in `lang`.
+fn when(lead: i32, lang: Lang) -> String {
+    match (lang, lead) {
+        (Lang::ZhCn, 0) => "今天".to_owned(),
+        (Lang::ZhCn, 1) => "明天".to_owned(),
+        (Lang::ZhCn, n) if n > 1 => format!(" {n} 天后"),
+        (Lang::ZhCn, _) => "已逾期".to_owned(),
+        (Lang::En, 0) => "today".to_owned(),
+        (Lang::En, 1) => "tomorrow".to_owned(),
+        (Lang::En, n) if n > 1 => format!("in {n} days"),
+        (Lang::En, _) => "overdue".to_owned(),
+    }
+}
+
 fn texts_zh(kind: Kind, lead: i32) -> (String, String) {
-    let when = || match lead {
-        0 => "今天".to_owned(),
-        1 => "明天".to_owned(),
-        n if n > 1 => format!(" {n} 天后"),
-        _ => "已逾期".to_owned(),
-    };
+    let when = || when(lead, Lang::ZhCn);
     let (title, body) = match kind {
         Kind::CustomerBirthday => ("客户生日提醒", format!("您有 1 位客户{}过生日", when())),
         Kind::ContactBirthday => (
@@ -191,12 +200,7 @@ fn texts_zh(kind: Kind, lead: i32) -> (String, String) {
 }
 
 fn texts_en(kind: Kind, lead: i32) -> (String, String) {
-    let when = || match lead {
-        0 => "today".to_owned(),
-        1 => "tomorrow".to_owned(),
-        n if n > 1 => format!("in {n} days"),
-        _ => "overdue".to_owned(),
-    };
+    let when = || when(lead, Lang::En);
     let (title, body) = match kind {
         Kind::CustomerBirthday => (
             "Customer birthday",
@@ -662,6 +666,32 @@ mod tests {
         assert_eq!(b, "您有 1 笔产品 7 天后到期");
         let (t, _) = texts(Kind::CustomerBirthday, 0, Lang::En);
         assert_eq!(t, "Customer birthday");
+        // Each language's phrasing of every lead, and only that language.
+        for (lead, zh, en) in [
+            (
+                0,
+                "您有 1 笔贷款今天到期还款",
+                "A loan repayment is due today",
+            ),
+            (
+                1,
+                "您有 1 笔贷款明天到期还款",
+                "A loan repayment is due tomorrow",
+            ),
+            (
+                3,
+                "您有 1 笔贷款 3 天后到期还款",
+                "A loan repayment is due in 3 days",
+            ),
+        ] {
+            assert_eq!(texts(Kind::LoanDue, lead, Lang::ZhCn).1, zh);
+            assert_eq!(texts(Kind::LoanDue, lead, Lang::En).1, en);
+        }
+        assert_eq!(
+            (when(-1, Lang::ZhCn), when(-1, Lang::En)),
+            ("已逾期".into(), "overdue".into())
+        );
+        assert_eq!(texts(Kind::TaskDue, 1, Lang::En).0, "Task due");
         let mut c = DigestCounts::default();
         for k in [
             Kind::CustomerBirthday,
