@@ -32,6 +32,8 @@ pub struct AppState {
     pub routes: api::fallback::RouteTable,
     /// Rendered list rows of customers (masked), by id and version.
     pub customer_rows: api::rendered::RenderedRows,
+    /// Rendered list rows of users (with their org), by id and version.
+    pub user_rows: api::rendered::RenderedRows,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
         let jwt = JwtKeys::new(secret, settings.access_token_ttl_secs);
         let routes = api::fallback::RouteTable::from_openapi(&api::openapi());
         let customer_rows = api::rendered::RenderedRows::new(settings.rendered_rows);
+        let user_rows = api::rendered::RenderedRows::new(settings.rendered_rows);
         Self {
             db,
             settings,
@@ -47,6 +50,7 @@ impl AppState {
             clock,
             routes,
             customer_rows,
+            user_rows,
         }
     }
 

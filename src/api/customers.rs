@@ -14,8 +14,6 @@
 
 pub mod dto;
 
-use std::sync::Arc;
-
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{Duration, NaiveDate};
@@ -361,11 +359,7 @@ async fn list_customers(
             }
             let keys = customers::list(c, &scope, &filter, after, limit + 1)?;
             let (keys, next_cursor) = finish_page(keys, limit, |k| k.0);
-            let page: Vec<(i64, Option<Arc<[u8]>>)> = keys
-                .into_iter()
-                .map(|(id, seq)| (id, cache.customer_rows.get(id, seq)))
-                .collect();
-            let missing: Vec<i64> = page.iter().filter(|p| p.1.is_none()).map(|p| p.0).collect();
+            let (page, missing) = rendered::look_up(&cache.customer_rows, keys);
             let rows = if missing.is_empty() {
                 Vec::new()
             } else {
@@ -374,37 +368,17 @@ async fn list_customers(
             Ok((page, next_cursor, rows))
         })
         .await?;
-    let body = page_body(&state.customer_rows, page, rows, next_cursor.as_deref())?;
+    let body = rendered::fill(
+        &state.customer_rows,
+        page,
+        rows,
+        |row: &Customer| (row.id, row.seq),
+        |row| serde_json::to_vec(&CustomerResponse::masked(row)),
+        next_cursor.as_deref(),
+    )?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
-}
-
-/// A page of the list: the rows found rendered (`Some`) as they are, the others (`rows`) rendered masked and
-/// kept; a row gone between the two reads (archived, moved out of scope) is left out.
-fn page_body(
-    cache: &rendered::RenderedRows,
-    page: Vec<(i64, Option<Arc<[u8]>>)>,
-    rows: Vec<Customer>,
-    next_cursor: Option<&str>,
-) -> AppResult<Vec<u8>> {
-    let mut fresh = std::collections::HashMap::with_capacity(rows.len());
-    for row in rows {
-        let (id, seq) = (row.id, row.seq);
-        let json: Arc<[u8]> = serde_json::to_vec(&CustomerResponse::masked(row))
-            .map_err(|e| AppError::Internal(e.into()))?
-            .into();
-        cache.put(id, seq, json.clone());
-        fresh.insert(id, json);
-    }
-    let items: Vec<Arc<[u8]>> = page
-        .into_iter()
-        .filter_map(|(id, hit)| hit.or_else(|| fresh.get(&id).cloned()))
-        .collect();
-    Ok(rendered::page_body(
-        items.iter().map(|j| &j[..]),
-        next_cursor,
-    ))
 }
 
 /// Creates a customer; the responsible and originating manager is the caller (or `manager_id`).

@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::error::AppError;
+
 const SHARDS: usize = 16;
 
 /// One shard: record id → (version, rendered JSON).
@@ -60,6 +62,50 @@ impl RenderedRows {
             }
         }
     }
+}
+
+/// A page's ids in order, each with its JSON when found rendered at the page's version.
+pub type PageSlots = Vec<(i64, Option<Arc<[u8]>>)>;
+
+/// A page's keys `(id, version)` looked up in `cache`: each id with its JSON when kept at that version, and
+/// the ids whose rows must be read and rendered (`fill`).
+pub fn look_up(
+    cache: &RenderedRows,
+    keys: impl IntoIterator<Item = (i64, i64)>,
+) -> (PageSlots, Vec<i64>) {
+    let page: PageSlots = keys
+        .into_iter()
+        .map(|(id, version)| (id, cache.get(id, version)))
+        .collect();
+    let missing = page.iter().filter(|p| p.1.is_none()).map(|p| p.0).collect();
+    (page, missing)
+}
+
+/// The body of a page from `look_up`'s answer: the rows found rendered as they are, the others (`rows`, read
+/// for the missing ids) rendered by `render` and kept under the version `key` gives; a row gone between the
+/// two reads (archived, moved out of scope) is left out.
+pub fn fill<R>(
+    cache: &RenderedRows,
+    page: PageSlots,
+    rows: Vec<R>,
+    key: impl Fn(&R) -> (i64, i64),
+    render: impl Fn(R) -> Result<Vec<u8>, serde_json::Error>,
+    next_cursor: Option<&str>,
+) -> Result<Vec<u8>, AppError> {
+    let mut fresh = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let (id, version) = key(&row);
+        let json: Arc<[u8]> = render(row)
+            .map_err(|e| AppError::Internal(e.into()))?
+            .into();
+        cache.put(id, version, json.clone());
+        fresh.insert(id, json);
+    }
+    let items: Vec<Arc<[u8]>> = page
+        .into_iter()
+        .filter_map(|(id, hit)| hit.or_else(|| fresh.get(&id).cloned()))
+        .collect();
+    Ok(page_body(items.iter().map(|j| &j[..]), next_cursor))
 }
 
 /// The body of a page, `{"items":[…],"next_cursor":…}`, from items already rendered as JSON.

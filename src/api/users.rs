@@ -9,13 +9,14 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::extract::{ApiJson, ApiQuery, PathId, double_option, page_params};
 use super::orgs::OrgRef;
+use super::rendered;
 use super::utc;
 use crate::auth::caller::{Auth, Caller};
 use crate::auth::{password, tokens};
 use crate::db::DbConn;
 use crate::db::models::{NewUser, Org, OrgBrief, User, UserCard, UserChanges};
 use crate::db::repo::audit::Entry;
-use crate::db::repo::users::UserFilter;
+use crate::db::repo::users::{UserFilter, UserKey};
 use crate::db::repo::{audit, orgs, sessions, users};
 use crate::domain::paging::finish_page;
 use crate::domain::user::{Role, check_employee_no, check_password, check_phone};
@@ -187,7 +188,7 @@ async fn list_users(
     state: web::Data<AppState>,
     auth: Auth,
     query: ApiQuery<ListUsersQuery>,
-) -> AppResult<web::Json<UserList>> {
+) -> AppResult<HttpResponse> {
     let q = query.0;
     let (limit, after) = page_params(q.limit, q.cursor.as_deref())?;
     let filter = UserFilter {
@@ -199,19 +200,42 @@ async fn list_users(
             .map(|s| s.trim().to_owned()),
     };
     let now = state.now();
-    let rows = state
+    let cache = state.clone();
+    // The page as keys; rows already rendered at that version come from the cache, the others (through the
+    // scope again) from the database. A user's version is the newer of their row's and their org's: both
+    // come from one increasing counter, so any change to either gives a version never seen before.
+    let (page, next_cursor, rows) = state
         .db
         .read(move |c| {
             let scope = auth.load(c, now)?.scope();
-            Ok(users::list(c, &scope, &filter, after, limit + 1)?)
+            let keys = users::list(c, &scope, &filter, after, limit + 1)?;
+            let (keys, next_cursor) = finish_page(keys, limit, |k| k.0);
+            let (page, missing) =
+                rendered::look_up(&cache.user_rows, keys.into_iter().map(version));
+            let rows = if missing.is_empty() {
+                Vec::new()
+            } else {
+                users::cards(c, &scope, &missing)?
+            };
+            Ok((page, next_cursor, rows))
         })
         .await?;
-    let (rows, next_cursor) = finish_page(rows, limit, |(u, _)| u.id);
-    let items = rows
-        .into_iter()
-        .map(|(u, o)| UserResponse::from_card(u, o))
-        .collect();
-    Ok(web::Json(UserList { items, next_cursor }))
+    let body = rendered::fill(
+        &state.user_rows,
+        page,
+        rows,
+        |(_, _, key)| version(*key),
+        |(u, o, _)| serde_json::to_vec(&UserResponse::from_card(u, o)),
+        next_cursor.as_deref(),
+    )?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+/// The cache key of a user's list row: their id and the newer of the two versions.
+fn version((id, user_seq, org_seq): UserKey) -> (i64, i64) {
+    (id, user_seq.max(org_seq))
 }
 
 /// One user in the caller's scope.

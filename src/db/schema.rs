@@ -12,6 +12,7 @@ diesel::table! {
         path -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        seq -> BigInt,
     }
 }
 
@@ -29,6 +30,7 @@ diesel::table! {
         must_change_password -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        seq -> BigInt,
     }
 }
 

@@ -1505,6 +1505,118 @@ async fn user_search_treats_underscore_literally(app: TestApp) {
     assert!(items(&found).is_empty(), "q=X% is no wildcard: {found}");
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// 9. The user list never shows a stale row (its rows are kept rendered between requests)
+// ---------------------------------------------------------------------------------------------------------
+
+/// The one item of `USERS` with this employee number, as `token` lists it (all pages in one).
+async fn listed(app: &TestApp, token: &str, employee_no: &str) -> Value {
+    let body = all(app, USERS, token).await;
+    items(&body)
+        .iter()
+        .find(|u| u["employee_no"] == employee_no)
+        .cloned()
+        .unwrap_or_else(|| panic!("{employee_no} not listed: {body}"))
+}
+
+async fn user_list_shows_every_change_at_once(app: TestApp) {
+    let admin = app.login("admin").await;
+    let l2 = app.login("L0002").await;
+    let orgs = orgs_by_code(&app, &admin).await;
+    let (xw, sz) = (id_of(&orgs["NJ-XW"]), id_of(&orgs["SZ"]));
+    let sz_path = orgs["SZ"]["path"].as_str().expect("path").to_owned();
+    // Both lists read (and keep) every row first.
+    let m7 = listed(&app, &admin, "M0007").await;
+    assert_eq!(listed(&app, &l2, "M0007").await, m7);
+    assert_eq!(m7["org"]["name"], "玄武支行");
+    let m7_id = id_of(&m7);
+
+    // The user's own row changes.
+    app.patch(
+        &format!("{USERS}/{m7_id}"),
+        &admin,
+        &json!({ "name": "王小明", "grade": "senior" }),
+    )
+    .await
+    .expect(200);
+    for token in [&admin, &l2] {
+        let now = listed(&app, token, "M0007").await;
+        assert_eq!(now["name"], "王小明");
+        assert_eq!(now["grade"], "senior");
+        assert_ne!(now["updated_at"], m7["updated_at"]);
+    }
+    // A password reset shows as a pending change; deactivation as inactive.
+    app.req(
+        Method::POST,
+        &format!("{USERS}/{m7_id}/reset-password"),
+        Some(&admin),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        listed(&app, &l2, "M0007").await["must_change_password"],
+        true
+    );
+    let m8_id = id_of(&listed(&app, &admin, "M0008").await);
+    app.patch(
+        &format!("{USERS}/{m8_id}"),
+        &admin,
+        &json!({ "active": false }),
+    )
+    .await
+    .expect(200);
+    assert_eq!(listed(&app, &l2, "M0008").await["active"], false);
+
+    // Their org is renamed: every member's row shows the new name.
+    app.patch(
+        &format!("{ORGS}/{xw}"),
+        &admin,
+        &json!({ "name": "玄武门支行" }),
+    )
+    .await
+    .expect(200);
+    let members = all(&app, &format!("{USERS}?org_id={xw}"), &admin).await;
+    assert_eq!(items(&members).len(), 7);
+    for token in [&admin, &l2] {
+        let body = all(&app, USERS, token).await;
+        for u in items(&body).iter().filter(|u| u["org"]["id"] == xw) {
+            assert_eq!(u["org"]["name"], "玄武门支行", "{u}");
+        }
+    }
+    // Their org moves under 苏州分行: the rows show the new path; an outlet below moves with it.
+    let outlet = id_of(&create_outlet(&app, &admin, xw, "NJ-XW-09").await);
+    let teller = create_user(&app, &admin, "T9001", "manager", outlet, None)
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(
+        listed(&app, &admin, "T9001").await["org"]["path"],
+        orgs["NJ-XW"]["path"]
+            .as_str()
+            .map(|p| format!("{p}{outlet}/"))
+            .expect("path")
+    );
+    app.patch(&format!("{ORGS}/{xw}"), &admin, &json!({ "parent_id": sz }))
+        .await
+        .expect(200);
+    let m7_now = listed(&app, &admin, "M0007").await;
+    assert_eq!(m7_now["org"]["path"], format!("{sz_path}{xw}/"));
+    assert_eq!(m7_now["name"], "王小明");
+    assert_eq!(
+        listed(&app, &l2, "T9001").await["org"]["path"],
+        format!("{sz_path}{xw}/{outlet}/"),
+        "{teller}"
+    );
+    // The Nanjing branch's view loses them.
+    let (_, nj_admin) = nanjing_admin(&app, &admin).await;
+    let nj_view = all(&app, USERS, &nj_admin).await;
+    assert!(
+        items(&nj_view).iter().all(|u| u["org"]["id"] != xw),
+        "{nj_view}"
+    );
+}
+
 backend_tests!(
     org_reads_follow_the_callers_scope,
     org_create_checks_role_kind_and_fields,
@@ -1516,4 +1628,5 @@ backend_tests!(
     user_list_pages_with_cursors,
     audit_records_writes_and_logins,
     user_search_treats_underscore_literally,
+    user_list_shows_every_change_at_once,
 );

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::changes::bump;
 use crate::auth::caller::{Reach, Scope};
 use crate::db::DbConn;
 use crate::db::models::{NewOrg, Org, OrgChanges};
@@ -72,16 +73,18 @@ pub fn insert(conn: &mut DbConn, mut new: NewOrg, parent: Option<&Org>) -> Resul
         .get_result(conn)
         .on_unique_violation(ErrorCode::OrgCodeTaken)?;
     let path = child_path(parent.map(|p| p.path.as_str()), id);
+    let seq = bump(conn)?;
     diesel::update(orgs::table.find(id))
-        .set(orgs::path.eq(&path))
+        .set((orgs::path.eq(&path), orgs::seq.eq(seq)))
         .execute(conn)?;
     Ok(orgs::table.find(id).select(Org::as_select()).first(conn)?)
 }
 
-/// Renames or recodes an org.
+/// Renames or recodes an org (a new version: see `seq` in the migration `user_org_versions`).
 pub fn update(conn: &mut DbConn, id: i64, changes: &OrgChanges) -> Result<(), AppError> {
+    let seq = bump(conn)?;
     diesel::update(orgs::table.find(id))
-        .set(changes)
+        .set((changes, orgs::seq.eq(seq)))
         .execute(conn)
         .on_unique_violation(ErrorCode::OrgCodeTaken)?;
     Ok(())
@@ -101,10 +104,15 @@ pub fn move_subtree(
 ) -> QueryResult<()> {
     let new_path = child_path(Some(&new_parent.path), org.id);
     let keep_from = i32::try_from(org.path.len() + 1).unwrap_or(i32::MAX);
+    // Every org of the subtree shows a new path: each takes the new version.
+    let seq = bump(conn)?;
     diesel::update(orgs::table.filter(orgs::path.like(format!("{}%", org.path))))
-        .set((orgs::path.eq(new_path
-            .into_sql::<diesel::sql_types::Text>()
-            .concat(substr(orgs::path, keep_from))),))
+        .set((
+            orgs::path.eq(new_path
+                .into_sql::<diesel::sql_types::Text>()
+                .concat(substr(orgs::path, keep_from))),
+            orgs::seq.eq(seq),
+        ))
         .execute(conn)?;
     diesel::update(orgs::table.find(org.id))
         .set((orgs::parent_id.eq(new_parent.id), orgs::updated_at.eq(now)))

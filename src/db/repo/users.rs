@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::changes::bump;
 use crate::auth::caller::{Reach, Scope};
 use crate::db::DbConn;
 use crate::db::models::{NewUser, Org, OrgBrief, User, UserCard, UserChanges};
@@ -67,14 +68,17 @@ pub fn org_chain(conn: &mut DbConn, path: &str) -> QueryResult<Vec<Org>> {
         .load(c))
 }
 
-/// Users in scope after `after`, by id, at most `limit`.
+/// A page's key: a user's id and the versions of the user row and of their org row (see `api::rendered`).
+pub type UserKey = (i64, i64, i64);
+
+/// The keys of the users in scope after `after`, by id, at most `limit`; `cards` reads the rows themselves.
 pub fn list(
     conn: &mut DbConn,
     scope: &Scope,
     f: &UserFilter,
     after: Option<i64>,
     limit: i64,
-) -> QueryResult<Vec<(UserCard, OrgBrief)>> {
+) -> QueryResult<Vec<UserKey>> {
     if f.org_id.is_none() && f.role.is_none() && f.active.is_none() && f.q.is_none() {
         return list_unfiltered(conn, scope, after, limit);
     }
@@ -102,7 +106,7 @@ pub fn list(
     }
     q.order(users::id.asc())
         .limit(limit)
-        .select((UserCard::as_select(), OrgBrief::as_select()))
+        .select((users::id, users::seq, orgs::seq))
         .load(conn)
 }
 
@@ -113,27 +117,50 @@ fn list_unfiltered(
     scope: &Scope,
     after: Option<i64>,
     limit: i64,
-) -> QueryResult<Vec<(UserCard, OrgBrief)>> {
+) -> QueryResult<Vec<UserKey>> {
     let after = after.unwrap_or(i64::MIN);
     let q = users::table
         .inner_join(orgs::table)
         .filter(users::id.gt(after))
         .order(users::id.asc())
-        .limit(limit);
+        .limit(limit)
+        .select((users::id, users::seq, orgs::seq));
     match scope.reach {
         Reach::Subtree => {
             let q = q.filter(orgs::path.like(scope.subtree_pattern()));
-            crate::per_backend!(conn, |c| q
-                .select((UserCard::as_select(), OrgBrief::as_select()))
-                .load(c))
+            crate::per_backend!(conn, |c| q.load(c))
         }
         Reach::Own => {
             let q = q.filter(users::id.eq(scope.user_id));
-            crate::per_backend!(conn, |c| q
-                .select((UserCard::as_select(), OrgBrief::as_select()))
-                .load(c))
+            crate::per_backend!(conn, |c| q.load(c))
         }
     }
+}
+
+/// The users with these ids that `scope` sees, with their org and their key (the rows of a page not
+/// rendered yet).
+pub fn cards(
+    conn: &mut DbConn,
+    scope: &Scope,
+    ids: &[i64],
+) -> QueryResult<Vec<(UserCard, OrgBrief, UserKey)>> {
+    let rows: Vec<(UserCard, OrgBrief, i64, i64)> = scoped(scope)
+        .filter(users::id.eq_any(ids))
+        .order(users::id.asc())
+        .select((
+            UserCard::as_select(),
+            OrgBrief::as_select(),
+            users::seq,
+            orgs::seq,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(u, o, us, os)| {
+            let key = (u.id, us, os);
+            (u, o, key)
+        })
+        .collect())
 }
 
 /// A user and their org by id, unscoped: for authentication only, where a live session is the proof.
@@ -157,8 +184,9 @@ pub fn find_by_employee_no(conn: &mut DbConn, employee_no: &str) -> QueryResult<
 
 /// Inserts a user; 409 `employee_no_taken` on a duplicate.
 pub fn insert(conn: &mut DbConn, new: &NewUser) -> Result<i64, AppError> {
+    let seq = bump(conn)?;
     diesel::insert_into(users::table)
-        .values(new)
+        .values((new, users::seq.eq(seq)))
         .returning(users::id)
         .get_result(conn)
         .on_unique_violation(ErrorCode::EmployeeNoTaken)
@@ -171,10 +199,12 @@ pub fn insert_many(conn: &mut DbConn, new: &[NewUser]) -> QueryResult<usize> {
     crate::per_backend!(conn, |c| q.execute(c))
 }
 
-/// Applies changes to a user already checked to be in scope.
+/// Applies changes to a user already checked to be in scope (a new version: see `seq` in the migration
+/// `user_org_versions`).
 pub fn update(conn: &mut DbConn, id: i64, changes: &UserChanges) -> QueryResult<usize> {
+    let seq = bump(conn)?;
     diesel::update(users::table.find(id))
-        .set(changes)
+        .set((changes, users::seq.eq(seq)))
         .execute(conn)
 }
 
@@ -186,8 +216,10 @@ pub fn set_password(
     must_change: bool,
     now: chrono::NaiveDateTime,
 ) -> QueryResult<usize> {
+    let seq = bump(conn)?;
     diesel::update(users::table.find(id))
         .set((
+            users::seq.eq(seq),
             users::password_hash.eq(hash),
             users::must_change_password.eq(must_change),
             users::updated_at.eq(now),
