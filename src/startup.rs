@@ -34,6 +34,8 @@ pub struct AppState {
     pub customer_rows: api::rendered::RenderedRows,
     /// Rendered list rows of users (with their org), by id and version.
     pub user_rows: api::rendered::RenderedRows,
+    /// This week's birthdays of each manager's customers (`/me/today`), by user and version.
+    pub birthdays: api::notifications::BirthdayCache,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
         let routes = api::fallback::RouteTable::from_openapi(&api::openapi());
         let customer_rows = api::rendered::RenderedRows::new(settings.rendered_rows);
         let user_rows = api::rendered::RenderedRows::new(settings.rendered_rows);
+        let birthdays = api::notifications::BirthdayCache::new(settings.rendered_rows);
         Self {
             db,
             settings,
@@ -51,6 +54,7 @@ impl AppState {
             routes,
             customer_rows,
             user_rows,
+            birthdays,
         }
     }
 

@@ -4,6 +4,7 @@
 //! carried them, but in the reader's current language; the reminders list adds the customer's name, which
 //! never goes into a push.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{get, post, web};
@@ -545,7 +546,7 @@ pub struct TodayTask {
 }
 
 /// A customer's birthday this week.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Birthday {
     /// Customer id.
     pub customer_id: i64,
@@ -618,6 +619,47 @@ fn week_keys(monday: NaiveDate, rule: Feb29Rule) -> Arc<WeekKeys> {
     keys
 }
 
+/// What a week's birthdays of a manager depend on: the week, the 29 February rule and the version of the
+/// manager's own live customers (`HomeHead::customers_seq` and `customers_live`).
+type BirthdayKey = (NaiveDate, Feb29Rule, Option<i64>, Option<i64>);
+
+/// This week's birthdays of each manager's own customers, kept while the key stays the same: the phone asks
+/// on every home screen and the answer changes only with the week or a customer. A key read with the
+/// answer in the same transaction (SQLite) or before it (PostgreSQL) names data at least as new as the
+/// key, so a kept answer is never older than the customers it was asked for. Bounded by a number of users.
+pub struct BirthdayCache {
+    map: Mutex<HashMap<i64, (BirthdayKey, Arc<[Birthday]>)>>,
+    capacity: usize,
+}
+
+impl BirthdayCache {
+    /// A cache of at most `capacity` users' weeks (0 keeps nothing).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    fn get(&self, user_id: i64, key: &BirthdayKey) -> Option<Arc<[Birthday]>> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&user_id)
+            .filter(|(k, _)| k == key)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn put(&self, user_id: i64, key: BirthdayKey, birthdays: Arc<[Birthday]>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.capacity && !map.contains_key(&user_id) {
+            map.clear();
+        }
+        map.insert(user_id, (key, birthdays));
+    }
+}
+
 /// Birthdays of the user's customers from Monday to Sunday of `today`'s week, solar and lunar.
 fn birthdays(
     c: &mut DbConn,
@@ -625,8 +667,7 @@ fn birthdays(
     today: NaiveDate,
     rule: Feb29Rule,
 ) -> AppResult<Vec<Birthday>> {
-    let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
-    let week = week_keys(monday, rule);
+    let week = week_keys(monday_of(today), rule);
     let rows = inbox::birthday_candidates(c, user_id, &week.solar_ranges, &week.months)?;
     let mut out = Vec::new();
     for r in rows {
@@ -659,16 +700,23 @@ fn birthdays(
     Ok(out)
 }
 
+fn monday_of(day: NaiveDate) -> NaiveDate {
+    day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
+}
+
 fn today_tx(
     c: &mut DbConn,
     auth: &Auth,
     now: NaiveDateTime,
     rule: Feb29Rule,
+    cache: &BirthdayCache,
 ) -> AppResult<TodayResponse> {
-    let caller = auth.load(c, now)?;
-    let me = caller.user_id;
+    // The session check, language, unread count and open visit in one statement.
+    let head = inbox::home_head(c, auth.user_id(), auth.session_id(), now)?
+        .ok_or(AppError::Unauthorized(ErrorCode::SessionEnded))?;
+    let me = auth.caller(head.caller.clone())?.user_id;
     let today = local_date(now.and_utc());
-    let lang = preferences::get(c, me)?.lang;
+    let lang = head.language.as_deref().map_or(Lang::ZhCn, Lang::parse);
     let reminders = reminders_out(inbox::open_reminders(c, me, today, now)?, lang)?;
     let end_of_today = local_instant(today + Duration::days(1), 0, 0).naive_utc();
     let tasks = tasks::due_for(c, me, end_of_today)?
@@ -682,18 +730,39 @@ fn today_tx(
             customer_id: t.customer_id,
         })
         .collect();
-    let open_visit = inbox::open_visit(c, me)?.map(|(id, customer_id, at)| OpenVisit {
-        id,
-        customer_id,
-        checked_in_at: utc(at),
-    });
+    let key = (
+        monday_of(today),
+        rule,
+        head.customers_seq,
+        head.customers_live,
+    );
+    let birthdays_this_week = match cache.get(me, &key) {
+        Some(kept) => kept,
+        None => {
+            let found: Arc<[Birthday]> = birthdays(c, me, today, rule)?.into();
+            cache.put(me, key, found.clone());
+            found
+        }
+    };
+    let open_visit = match (
+        head.visit_id,
+        head.visit_customer_id,
+        head.visit_checked_in_at,
+    ) {
+        (Some(id), Some(customer_id), Some(at)) => Some(OpenVisit {
+            id,
+            customer_id,
+            checked_in_at: utc(at),
+        }),
+        _ => None,
+    };
     Ok(TodayResponse {
         date: today,
         reminders,
         tasks,
         open_visit,
-        unread_count: inbox::unread_count(c, me, now)?,
-        birthdays_this_week: birthdays(c, me, today, rule)?,
+        unread_count: head.unread.unwrap_or(0),
+        birthdays_this_week: birthdays_this_week.to_vec(),
     })
 }
 
@@ -712,9 +781,10 @@ fn today_tx(
 async fn get_today(state: web::Data<AppState>, auth: Auth) -> AppResult<web::Json<TodayResponse>> {
     let now = state.now();
     let rule = state.settings.feb29.rule();
+    let kept = state.clone();
     let t = state
         .db
-        .read_many(move |c| today_tx(c, &auth, now, rule))
+        .read_many(move |c| today_tx(c, &auth, now, rule, &kept.birthdays))
         .await?;
     Ok(web::Json(t))
 }

@@ -78,11 +78,26 @@ pub fn request_meta(req: &HttpRequest) -> RequestMeta {
 }
 
 impl Auth {
+    /// The user the token names (not yet checked against a live session: see `load`).
+    pub fn user_id(&self) -> i64 {
+        self.user_id
+    }
+
+    /// The session the token names.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
     /// Loads the live session and its user; 401 `session_ended` if the session was revoked or expired, or
     /// the user deactivated.
     pub fn load(&self, conn: &mut DbConn, now: chrono::NaiveDateTime) -> Result<Caller, AppError> {
         let row = sessions::load_caller(conn, self.user_id, &self.session_id, now)?
             .ok_or(AppError::Unauthorized(ErrorCode::SessionEnded))?;
+        self.caller(row)
+    }
+
+    /// The caller from a live session's row, read by `load`'s query or by one that includes it.
+    pub fn caller(&self, row: sessions::CallerRow) -> Result<Caller, AppError> {
         let role = Role::parse(&row.role)
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("bad role")))?;
         Ok(Caller {

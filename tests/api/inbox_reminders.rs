@@ -30,6 +30,7 @@ backend_tests!(
     reminders_of_others_and_unknown_ids_are_404,
     bad_reminder_queries_and_snoozes_are_rejected,
     today_shows_each_section,
+    today_birthdays_follow_every_change_at_once,
 );
 
 const INBOX: &str = "/api/v1/notifications";
@@ -1093,4 +1094,84 @@ async fn today_shows_each_section(app: TestApp) {
         app.get(TODAY, &m6).await.expect(200).body["open_visit"],
         Value::Null
     );
+}
+
+/// The names in this week's birthdays of `/me/today`.
+async fn birthday_names(app: &TestApp, token: &str) -> Vec<String> {
+    let t = app.get(TODAY, token).await.expect(200).body;
+    t["birthdays_this_week"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The server keeps each manager's week of birthdays while their customers stay the same: every change
+/// through the API (new customer, rename, birthday moved away and back, archive, transfer in and out)
+/// shows on the very next home screen.
+async fn today_birthdays_follow_every_change_at_once(app: TestApp) {
+    let m6 = app.login("M0006").await;
+    let m5 = app.login("M0005").await;
+    let l1 = app.login("L0001").await;
+    let today = today();
+    let on = |d: NaiveDate| format!("1990-{:02}-{:02}", d.month(), d.day());
+    let next_week = today + Duration::days(7);
+    assert!(birthday_names(&app, &m6).await.is_empty());
+    let body = json!({"kind": "individual", "name": "寿星", "birthday": on(today)});
+    let c = app
+        .post("/api/v1/customers", Some(&m6), &body)
+        .await
+        .expect(201);
+    let id = c.body["id"].as_i64().unwrap();
+    let path = format!("/api/v1/customers/{id}");
+    assert_eq!(birthday_names(&app, &m6).await, ["寿星"]);
+    app.patch(&path, &m6, &json!({"name": "老寿星"}))
+        .await
+        .expect(200);
+    assert_eq!(birthday_names(&app, &m6).await, ["老寿星"]);
+    app.patch(&path, &m6, &json!({"birthday": on(next_week)}))
+        .await
+        .expect(200);
+    assert!(birthday_names(&app, &m6).await.is_empty());
+    app.patch(&path, &m6, &json!({"birthday": on(today)}))
+        .await
+        .expect(200);
+    assert_eq!(birthday_names(&app, &m6).await, ["老寿星"]);
+
+    // A transfer moves the birthday to the new manager's home screen at once, and back again.
+    assert!(birthday_names(&app, &m5).await.is_empty());
+    let m5_id = user_id(&app, "M0005").await;
+    let m6_id = user_id(&app, "M0006").await;
+    for (to, gains, loses) in [(m5_id, &m5, &m6), (m6_id, &m6, &m5)] {
+        let t = app
+            .post(
+                &format!("{path}/transfers"),
+                Some(&l1),
+                &json!({"to_manager_id": to, "reason": "调整分管"}),
+            )
+            .await
+            .expect(201);
+        let t = t.body["id"].as_i64().unwrap();
+        app.post(
+            &format!("/api/v1/transfers/{t}/approve"),
+            Some(&l1),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+        assert_eq!(birthday_names(&app, gains).await, ["老寿星"]);
+        assert!(birthday_names(&app, loses).await.is_empty());
+    }
+
+    // Archived: gone, also when it is not the manager's latest-changed customer (a newer one stays).
+    let other = json!({"kind": "individual", "name": "邻居"});
+    app.post("/api/v1/customers", Some(&m6), &other)
+        .await
+        .expect(201);
+    assert_eq!(birthday_names(&app, &m6).await, ["老寿星"]);
+    app.req(Method::DELETE, &path, Some(&m6), None)
+        .await
+        .expect(204);
+    assert!(birthday_names(&app, &m6).await.is_empty());
 }

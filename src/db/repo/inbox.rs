@@ -6,7 +6,10 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::DbConn;
-use crate::db::schema::{customers, notifications, reminders, visits};
+use crate::db::repo::sessions::CallerRow;
+use crate::db::schema::{
+    customers, notifications, orgs, preferences, reminders, sessions, users, visits,
+};
 use crate::db::time::{Day, OptTs, Ts};
 
 /// An inbox row.
@@ -276,18 +279,76 @@ pub fn reminder_snooze(
         .execute(conn)
 }
 
-/// The user's open visit: (id, customer id, checked in at).
-pub fn open_visit(
+/// The head of the phone's home screen: the caller behind a live session (as `sessions::load_caller`) with
+/// their language (`None`: no preferences row, the default), delivered unread notifications and open visit.
+#[derive(Debug, Clone, Queryable)]
+pub struct HomeHead {
+    pub caller: CallerRow,
+    pub language: Option<String>,
+    pub unread: Option<i64>,
+    pub visit_id: Option<i64>,
+    pub visit_customer_id: Option<i64>,
+    #[diesel(deserialize_as = OptTs)]
+    pub visit_checked_in_at: Option<NaiveDateTime>,
+    /// The version of the user's own live customers: the highest `seq` among them and how many there are.
+    /// Every write to a customer takes a new, higher `seq`, so a customer changed or gained raises the
+    /// highest, and one lost (archived, moved away) without other change lowers the count: the pair
+    /// changes whenever the set or any of its records does.
+    pub customers_seq: Option<i64>,
+    pub customers_live: Option<i64>,
+}
+
+/// `HomeHead` in one statement (`/me/today` runs it on every call; four statements before): the session
+/// check joined with the preferences row and the open visit, the unread count and the customers' version
+/// as scalar subqueries (the last two read an index only: `customers_live_manager` holds `seq`).
+/// `None` when the session is not live. A manager has at most one open visit (check-in refuses a
+/// second), so the join adds no row; the newest is taken all the same.
+pub fn home_head(
     conn: &mut DbConn,
     user_id: i64,
-) -> QueryResult<Option<(i64, i64, NaiveDateTime)>> {
-    crate::per_backend!(conn, |c| visits::table
-        .filter(visits::manager_id.eq(user_id))
-        .filter(visits::checked_out_at.is_null())
+    session_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<HomeHead>> {
+    let unread = notifications::table
+        .filter(notifications::user_id.eq(user_id))
+        .filter(notifications::read_at.is_null())
+        .filter(notifications::deliver_at.le(now))
+        .count()
+        .single_value();
+    let own = || {
+        customers::table
+            .filter(customers::manager_id.eq(user_id))
+            .filter(customers::archived_at.is_null())
+    };
+    let customers_seq = own()
+        .select(diesel::dsl::max(customers::seq))
+        .single_value();
+    let customers_live = own().count().single_value();
+    let q = sessions::table
+        .inner_join(users::table.inner_join(orgs::table))
+        .left_join(preferences::table.on(preferences::user_id.eq(users::id)))
+        .left_join(
+            visits::table.on(visits::manager_id
+                .eq(users::id)
+                .and(visits::checked_out_at.is_null())),
+        )
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(users::active.eq(true))
         .order(visits::id.desc())
-        .select((visits::id, visits::customer_id, visits::checked_in_at))
-        .first(c)
-        .optional())
+        .select((
+            (users::id, users::role, users::org_id, orgs::path),
+            preferences::language.nullable(),
+            unread,
+            visits::id.nullable(),
+            visits::customer_id.nullable(),
+            visits::checked_in_at.nullable(),
+            customers_seq,
+            customers_live,
+        ));
+    crate::per_backend!(conn, |c| q.first(c).optional())
 }
 
 /// A customer's birthday data.
