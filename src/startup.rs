@@ -1,6 +1,8 @@
 //! Builds the application: state, middleware, routes, the OpenAPI document and Swagger UI; runs the server.
 //! Used by `main` and by the integration tests, so both run exactly the same app.
 
+use crate::db::repo::inbox::ReminderVersion;
+use crate::domain::reminders::Lang;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -36,6 +38,8 @@ pub struct AppState {
     pub user_rows: api::rendered::RenderedRows,
     /// This week's birthdays of each manager's customers (`/me/today`), by user and version.
     pub birthdays: api::notifications::BirthdayCache,
+    /// Rendered reminders (`/me/today`) by id and version, one cache per language (zh-CN, en).
+    reminder_rows: [api::rendered::RenderedRows<ReminderVersion>; 2],
 }
 
 impl AppState {
@@ -46,6 +50,10 @@ impl AppState {
         let customer_rows = api::rendered::RenderedRows::new(settings.rendered_rows);
         let user_rows = api::rendered::RenderedRows::new(settings.rendered_rows);
         let birthdays = api::notifications::BirthdayCache::new(settings.rendered_rows);
+        let reminder_rows = [
+            api::rendered::RenderedRows::new(settings.rendered_rows),
+            api::rendered::RenderedRows::new(settings.rendered_rows),
+        ];
         Self {
             db,
             settings,
@@ -55,6 +63,15 @@ impl AppState {
             customer_rows,
             user_rows,
             birthdays,
+            reminder_rows,
+        }
+    }
+
+    /// The rendered reminders of one language.
+    pub fn reminder_rows(&self, lang: Lang) -> &api::rendered::RenderedRows<ReminderVersion> {
+        match lang {
+            Lang::ZhCn => &self.reminder_rows[0],
+            Lang::En => &self.reminder_rows[1],
         }
     }
 

@@ -7,13 +7,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{get, post, web};
+use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::extract::{ApiJson, ApiQuery, PathId, page_params, query_error};
+use super::rendered;
 use super::utc;
 use crate::auth::caller::Auth;
 use crate::db::DbConn;
@@ -704,20 +705,59 @@ fn monday_of(day: NaiveDate) -> NaiveDate {
     day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
 }
 
+/// The home screen's body: `TodayResponse` with its reminders kept rendered (`AppState::reminder_rows`),
+/// spliced into the serialized rest (serde writes the fields in order, so the body starts with the date
+/// and the empty reminders list).
+fn today_body(t: &TodayResponse, reminders: &[Arc<[u8]>]) -> AppResult<Vec<u8>> {
+    const EMPTY: &[u8] = b"\"reminders\":[]";
+    let rest = serde_json::to_vec(t).map_err(|e| AppError::Internal(e.into()))?;
+    let at = rest
+        .windows(EMPTY.len())
+        .position(|w| w == EMPTY)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no reminders field")))?
+        + EMPTY.len()
+        - 1;
+    let size = reminders.iter().map(|r| r.len() + 1).sum::<usize>();
+    let mut body = Vec::with_capacity(rest.len() + size);
+    body.extend_from_slice(&rest[..at]);
+    for (i, r) in reminders.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(r);
+    }
+    body.extend_from_slice(&rest[at..]);
+    Ok(body)
+}
+
 fn today_tx(
     c: &mut DbConn,
     auth: &Auth,
     now: NaiveDateTime,
     rule: Feb29Rule,
-    cache: &BirthdayCache,
-) -> AppResult<TodayResponse> {
+    state: &AppState,
+) -> AppResult<Vec<u8>> {
     // The session check, language, unread count and open visit in one statement.
     let head = inbox::home_head(c, auth.user_id(), auth.session_id(), now)?
         .ok_or(AppError::Unauthorized(ErrorCode::SessionEnded))?;
     let me = auth.caller(head.caller.clone())?.user_id;
     let today = local_date(now.and_utc());
     let lang = head.language.as_deref().map_or(Lang::ZhCn, Lang::parse);
-    let reminders = reminders_out(inbox::open_reminders(c, me, today, now)?, lang)?;
+    // Open reminders: their keys and versions, then only those not kept rendered at that version.
+    let keys = inbox::open_reminder_keys(c, me, today, now)?;
+    let kept = state.reminder_rows(lang);
+    let (page, missing) = rendered::look_up(kept, keys.iter().map(|k| (k.id, k.version)));
+    let fresh = inbox::reminders_by_ids(c, me, &missing)?
+        .into_iter()
+        .map(|r| Ok((r.id, r.version, ReminderResponse::from_row(r, lang)?)))
+        .collect::<AppResult<Vec<_>>>()?;
+    let reminders = rendered::fill_items(
+        kept,
+        page,
+        fresh,
+        |r| (r.0, r.1),
+        |r| serde_json::to_vec(&r.2),
+    )?;
     let end_of_today = local_instant(today + Duration::days(1), 0, 0).naive_utc();
     let tasks = tasks::due_for(c, me, end_of_today)?
         .into_iter()
@@ -736,11 +776,11 @@ fn today_tx(
         head.customers_seq,
         head.customers_live,
     );
-    let birthdays_this_week = match cache.get(me, &key) {
+    let birthdays_this_week = match state.birthdays.get(me, &key) {
         Some(kept) => kept,
         None => {
             let found: Arc<[Birthday]> = birthdays(c, me, today, rule)?.into();
-            cache.put(me, key, found.clone());
+            state.birthdays.put(me, key, found.clone());
             found
         }
     };
@@ -756,14 +796,15 @@ fn today_tx(
         }),
         _ => None,
     };
-    Ok(TodayResponse {
+    let rest = TodayResponse {
         date: today,
-        reminders,
+        reminders: Vec::new(),
         tasks,
         open_visit,
         unread_count: head.unread.unwrap_or(0),
         birthdays_this_week: birthdays_this_week.to_vec(),
-    })
+    };
+    today_body(&rest, &reminders)
 }
 
 /// One call for the phone's home screen: today's and overdue reminders, tasks due, the open visit, the
@@ -778,13 +819,15 @@ fn today_tx(
     )
 )]
 #[get("/me/today")]
-async fn get_today(state: web::Data<AppState>, auth: Auth) -> AppResult<web::Json<TodayResponse>> {
+async fn get_today(state: web::Data<AppState>, auth: Auth) -> AppResult<HttpResponse> {
     let now = state.now();
     let rule = state.settings.feb29.rule();
-    let kept = state.clone();
-    let t = state
+    let shared = state.clone();
+    let body = state
         .db
-        .read_many(move |c| today_tx(c, &auth, now, rule, &kept.birthdays))
+        .read_many(move |c| today_tx(c, &auth, now, rule, &shared))
         .await?;
-    Ok(web::Json(t))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }

@@ -15,15 +15,16 @@ use crate::error::AppError;
 const SHARDS: usize = 16;
 
 /// One shard: record id → (version, rendered JSON).
-type Shard = Mutex<HashMap<i64, (i64, Arc<[u8]>)>>;
+type Shard<V> = Mutex<HashMap<i64, (V, Arc<[u8]>)>>;
 
-/// Rendered JSON by record id and version, bounded by a number of records.
-pub struct RenderedRows {
-    shards: Vec<Shard>,
+/// Rendered JSON by record id and version, bounded by a number of records. A version is anything that
+/// changes with each write of what the JSON shows and only grows (a `seq`, or a tuple of such).
+pub struct RenderedRows<V = i64> {
+    shards: Vec<Shard<V>>,
     per_shard: usize,
 }
 
-impl RenderedRows {
+impl<V: Copy + PartialOrd> RenderedRows<V> {
     /// A cache of at most about `capacity` records (0 keeps nothing).
     pub fn new(capacity: usize) -> Self {
         Self {
@@ -32,12 +33,12 @@ impl RenderedRows {
         }
     }
 
-    fn shard(&self, id: i64) -> &Shard {
+    fn shard(&self, id: i64) -> &Shard<V> {
         &self.shards[id.rem_euclid(SHARDS as i64) as usize]
     }
 
     /// The JSON of record `id` at version `seq`, if rendered before.
-    pub fn get(&self, id: i64, seq: i64) -> Option<Arc<[u8]>> {
+    pub fn get(&self, id: i64, seq: V) -> Option<Arc<[u8]>> {
         let shard = self.shard(id).lock().unwrap_or_else(|p| p.into_inner());
         match shard.get(&id) {
             Some((s, json)) if *s == seq => Some(json.clone()),
@@ -46,7 +47,7 @@ impl RenderedRows {
     }
 
     /// Keeps the JSON of record `id` at version `seq` (replacing an older version).
-    pub fn put(&self, id: i64, seq: i64, json: Arc<[u8]>) {
+    pub fn put(&self, id: i64, seq: V, json: Arc<[u8]>) {
         if self.per_shard == 0 {
             return;
         }
@@ -69,9 +70,9 @@ pub type PageSlots = Vec<(i64, Option<Arc<[u8]>>)>;
 
 /// A page's keys `(id, version)` looked up in `cache`: each id with its JSON when kept at that version, and
 /// the ids whose rows must be read and rendered (`fill`).
-pub fn look_up(
-    cache: &RenderedRows,
-    keys: impl IntoIterator<Item = (i64, i64)>,
+pub fn look_up<V: Copy + PartialOrd>(
+    cache: &RenderedRows<V>,
+    keys: impl IntoIterator<Item = (i64, V)>,
 ) -> (PageSlots, Vec<i64>) {
     let page: PageSlots = keys
         .into_iter()
@@ -84,14 +85,26 @@ pub fn look_up(
 /// The body of a page from `look_up`'s answer: the rows found rendered as they are, the others (`rows`, read
 /// for the missing ids) rendered by `render` and kept under the version `key` gives; a row gone between the
 /// two reads (archived, moved out of scope) is left out.
-pub fn fill<R>(
-    cache: &RenderedRows,
+pub fn fill<R, V: Copy + PartialOrd>(
+    cache: &RenderedRows<V>,
     page: PageSlots,
     rows: Vec<R>,
-    key: impl Fn(&R) -> (i64, i64),
+    key: impl Fn(&R) -> (i64, V),
     render: impl Fn(R) -> Result<Vec<u8>, serde_json::Error>,
     next_cursor: Option<&str>,
 ) -> Result<Vec<u8>, AppError> {
+    let items = fill_items(cache, page, rows, key, render)?;
+    Ok(page_body(items.iter().map(|j| &j[..]), next_cursor))
+}
+
+/// `fill` without the page around: the items' JSON in the page's order.
+pub fn fill_items<R, V: Copy + PartialOrd>(
+    cache: &RenderedRows<V>,
+    page: PageSlots,
+    rows: Vec<R>,
+    key: impl Fn(&R) -> (i64, V),
+    render: impl Fn(R) -> Result<Vec<u8>, serde_json::Error>,
+) -> Result<Vec<Arc<[u8]>>, AppError> {
     let mut fresh = HashMap::with_capacity(rows.len());
     for row in rows {
         let (id, version) = key(&row);
@@ -101,11 +114,10 @@ pub fn fill<R>(
         cache.put(id, version, json.clone());
         fresh.insert(id, json);
     }
-    let items: Vec<Arc<[u8]>> = page
+    Ok(page
         .into_iter()
         .filter_map(|(id, hit)| hit.or_else(|| fresh.get(&id).cloned()))
-        .collect();
-    Ok(page_body(items.iter().map(|j| &j[..]), next_cursor))
+        .collect())
 }
 
 /// The body of a page, `{"items":[…],"next_cursor":…}`, from items already rendered as JSON.

@@ -31,6 +31,7 @@ backend_tests!(
     bad_reminder_queries_and_snoozes_are_rejected,
     today_shows_each_section,
     today_birthdays_follow_every_change_at_once,
+    today_reminders_follow_every_change_at_once,
 );
 
 const INBOX: &str = "/api/v1/notifications";
@@ -1174,4 +1175,63 @@ async fn today_birthdays_follow_every_change_at_once(app: TestApp) {
         .await
         .expect(204);
     assert!(birthday_names(&app, &m6).await.is_empty());
+}
+
+/// The customer's reminder at lead 0 as `/me/today` shows it, checked against the same reminder in the
+/// reminders list (which renders every row afresh).
+async fn today_reminder(app: &TestApp, token: &str, customer: i64) -> Value {
+    let today = today();
+    let home = app.get(TODAY, token).await.expect(200).body;
+    let shown = about(home["reminders"].as_array().unwrap(), customer, 0);
+    let list = format!("{REMINDERS}?from={}&to={}", day(today), day(today));
+    let fresh = about(&items(app, &list, token).await, customer, 0);
+    assert_eq!(
+        shown, fresh,
+        "the home screen shows the reminder as it is now"
+    );
+    shown
+}
+
+/// The server keeps each reminder rendered by version: a notification, a customer renamed or archived
+/// and a change of language each show on the very next home screen.
+async fn today_reminders_follow_every_change_at_once(app: TestApp) {
+    let m6 = app.login("M0006").await;
+    let today = today();
+    let on = format!("1990-{:02}-{:02}", today.month(), today.day());
+    let body = json!({"kind": "individual", "name": "寿星", "birthday": on});
+    let c = app
+        .post("/api/v1/customers", Some(&m6), &body)
+        .await
+        .expect(201);
+    let id = c.body["id"].as_i64().unwrap();
+    let path = format!("/api/v1/customers/{id}");
+    // Generated before it is due (08:30), so not yet notified.
+    run(&app, local_instant(today, 0, 1)).await;
+    let r = today_reminder(&app, &m6, id).await;
+    assert_eq!(r["notified_at"], Value::Null);
+    assert_eq!(r["customer_name"], "寿星");
+    run(&app, local_instant(today, 9, 0)).await;
+    let r = today_reminder(&app, &m6, id).await;
+    assert!(r["notified_at"].is_string(), "{r}");
+    app.patch(&path, &m6, &json!({"name": "老寿星"}))
+        .await
+        .expect(200);
+    assert_eq!(
+        today_reminder(&app, &m6, id).await["customer_name"],
+        "老寿星"
+    );
+    let zh = today_reminder(&app, &m6, id).await["title"].clone();
+    prefs(&app, &m6, json!({"language": "en"})).await;
+    let en = today_reminder(&app, &m6, id).await["title"].clone();
+    assert_ne!(en, zh);
+    prefs(&app, &m6, json!({"language": "zh-CN"})).await;
+    assert_eq!(today_reminder(&app, &m6, id).await["title"], zh);
+    // Archived: the name is gone at once (the next scheduler pass cancels the reminder).
+    app.req(Method::DELETE, &path, Some(&m6), None)
+        .await
+        .expect(204);
+    assert_eq!(
+        today_reminder(&app, &m6, id).await["customer_name"],
+        Value::Null
+    );
 }

@@ -139,9 +139,28 @@ pub struct ReminderRow {
     #[diesel(deserialize_as = OptTs)]
     pub done_at: Option<NaiveDateTime>,
     pub customer_name: Option<String>,
+    /// The version of what the row shows (`ReminderKey::version`).
+    pub version: ReminderVersion,
 }
 
-macro_rules! reminder_query {
+/// What a reminder shows depends on the reminder (its `version`: every update adds one) and on its customer
+/// while not archived (the customer's `seq`: every write takes a new, higher one; `None` without a customer
+/// or once archived). Both only grow, so a newer state orders after an older one.
+pub type ReminderVersion = (i64, Option<i64>);
+
+/// An open reminder's place on the home screen and its version, without its content.
+#[derive(Debug, Clone, Copy, Queryable)]
+pub struct ReminderKey {
+    pub id: i64,
+    #[diesel(deserialize_as = Day)]
+    pub fire_date: NaiveDate,
+    #[diesel(deserialize_as = Ts)]
+    pub due_at: NaiveDateTime,
+    pub version: ReminderVersion,
+}
+
+/// The user's reminders joined with their customers while not archived.
+macro_rules! user_reminders {
     ($user:expr) => {
         reminders::table
             .left_join(
@@ -150,22 +169,28 @@ macro_rules! reminder_query {
                     .and(customers::archived_at.is_null())),
             )
             .filter(reminders::user_id.eq($user))
-            .select((
-                reminders::id,
-                reminders::kind,
-                reminders::subject_type,
-                reminders::subject_id,
-                reminders::occasion_date,
-                reminders::lead_days,
-                reminders::fire_date,
-                reminders::customer_id,
-                reminders::status,
-                reminders::due_at,
-                reminders::snoozed_until,
-                reminders::notified_at,
-                reminders::done_at,
-                customers::name.nullable(),
-            ))
+    };
+}
+
+macro_rules! reminder_query {
+    ($user:expr) => {
+        user_reminders!($user).select((
+            reminders::id,
+            reminders::kind,
+            reminders::subject_type,
+            reminders::subject_id,
+            reminders::occasion_date,
+            reminders::lead_days,
+            reminders::fire_date,
+            reminders::customer_id,
+            reminders::status,
+            reminders::due_at,
+            reminders::snoozed_until,
+            reminders::notified_at,
+            reminders::done_at,
+            customers::name.nullable(),
+            (reminders::version, customers::seq.nullable()),
+        ))
     };
 }
 
@@ -201,32 +226,55 @@ pub fn list_reminders(
 }
 
 /// What is open on the user's "today": pending reminders firing by `today`, and snoozed ones whose snooze
-/// is over; oldest first.
-pub fn open_reminders(
+/// is over; oldest first. Keys only: the home screen renders each reminder once per version
+/// (`reminders_by_ids` reads those it has not).
+pub fn open_reminder_keys(
     conn: &mut DbConn,
     user_id: i64,
     today: NaiveDate,
     now: NaiveDateTime,
-) -> QueryResult<Vec<ReminderRow>> {
+) -> QueryResult<Vec<ReminderKey>> {
     // Two statements, pending and snoozed, each a range of `reminders_user_status` (as one `OR`, both
     // backends read every reminder of the user), on the backend's own connection (`/me/today` runs them on
     // every call; see `sessions::load_caller`); merged here.
-    let pending = reminder_query!(user_id)
+    let keys = || {
+        user_reminders!(user_id).select((
+            reminders::id,
+            reminders::fire_date,
+            reminders::due_at,
+            (reminders::version, customers::seq.nullable()),
+        ))
+    };
+    let pending = keys()
         .filter(reminders::status.eq("pending"))
         .filter(reminders::fire_date.le(today))
         .order((reminders::fire_date.asc(), reminders::id.asc()))
         .limit(MAX_REMINDERS);
     // The user's snoozed ones, filtered by time here: with `due_at` in the statement SQLite prefers
     // `reminders_due` and reads every user's overdue snoozed reminders.
-    let snoozed = reminder_query!(user_id)
+    let snoozed = keys()
         .filter(reminders::status.eq("snoozed"))
         .limit(MAX_REMINDERS);
-    let mut rows: Vec<ReminderRow> = crate::per_backend!(conn, |c| pending.load(c))?;
-    let woke: Vec<ReminderRow> = crate::per_backend!(conn, |c| snoozed.load(c))?;
+    let mut rows: Vec<ReminderKey> = crate::per_backend!(conn, |c| pending.load(c))?;
+    let woke: Vec<ReminderKey> = crate::per_backend!(conn, |c| snoozed.load(c))?;
     rows.extend(woke.into_iter().filter(|r| r.due_at <= now));
     rows.sort_by_key(|r| (r.fire_date, r.id));
     rows.truncate(usize::try_from(MAX_REMINDERS).unwrap_or(0));
     Ok(rows)
+}
+
+/// The user's reminders with these ids (any status; another user's are left out).
+pub fn reminders_by_ids(
+    conn: &mut DbConn,
+    user_id: i64,
+    ids: &[i64],
+) -> QueryResult<Vec<ReminderRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    reminder_query!(user_id)
+        .filter(reminders::id.eq_any(ids))
+        .load(conn)
 }
 
 /// One reminder of the user.
@@ -244,6 +292,7 @@ pub fn reminder_done(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryRes
             reminders::status.eq("done"),
             reminders::done_at.eq(now),
             reminders::updated_at.eq(now),
+            reminders::version.eq(reminders::version + 1),
         ))
         .execute(conn)
 }
@@ -275,6 +324,7 @@ pub fn reminder_snooze(
             reminders::due_at.eq(until),
             reminders::notified_at.eq(None::<NaiveDateTime>),
             reminders::updated_at.eq(now),
+            reminders::version.eq(reminders::version + 1),
         ))
         .execute(conn)
 }

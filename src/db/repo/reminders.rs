@@ -297,6 +297,7 @@ pub fn follow_customers(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<us
     .set((
         reminders::status.eq("cancelled"),
         reminders::updated_at.eq(now),
+        reminders::version.eq(reminders::version + 1),
     ))
     .execute(conn)?;
     // Reminders whose user is no longer the customer's manager (moved). Visit reminders stay with the
@@ -337,6 +338,7 @@ pub fn follow_customers(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<us
         .set((
             reminders::status.eq("cancelled"),
             reminders::updated_at.eq(now),
+            reminders::version.eq(reminders::version + 1),
         ))
         .execute(conn)?;
     let handed = diesel::update(moved_away())
@@ -344,6 +346,7 @@ pub fn follow_customers(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<us
             reminders::user_id.eq(current_manager().assume_not_null()),
             reminders::notified_at.eq(None::<NaiveDateTime>),
             reminders::updated_at.eq(now),
+            reminders::version.eq(reminders::version + 1),
         ))
         .execute(conn)?;
     Ok(cancelled + superseded + handed)
@@ -444,8 +447,12 @@ pub fn mute(
     } else {
         q.filter(reminders::user_id.eq_any(users_))
     };
-    q.set((reminders::status.eq("muted"), reminders::updated_at.eq(now)))
-        .execute(conn)
+    q.set((
+        reminders::status.eq("muted"),
+        reminders::updated_at.eq(now),
+        reminders::version.eq(reminders::version + 1),
+    ))
+    .execute(conn)
 }
 
 /// The (kind, lead) pairs of open, un-notified reminders (a lead someone chose earlier and dropped since
@@ -480,6 +487,7 @@ pub fn unmute(
     .set((
         reminders::status.eq("pending"),
         reminders::updated_at.eq(now),
+        reminders::version.eq(reminders::version + 1),
     ))
     .execute(conn)
 }
@@ -554,6 +562,7 @@ pub fn mark_notified(conn: &mut DbConn, ids: &[i64], now: NaiveDateTime) -> Quer
     .set((
         reminders::notified_at.eq(now),
         reminders::updated_at.eq(now),
+        reminders::version.eq(reminders::version + 1),
     ))
     .returning(reminders::id)
     .get_results(conn)

@@ -261,6 +261,7 @@ pub fn cancel_reminders(
     q.set((
         reminders::status.eq("cancelled"),
         reminders::updated_at.eq(now),
+        reminders::version.eq(reminders::version + 1),
     ))
     .execute(conn)
 }
