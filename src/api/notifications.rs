@@ -624,12 +624,15 @@ fn week_keys(monday: NaiveDate, rule: Feb29Rule) -> Arc<WeekKeys> {
 /// manager's own live customers (`HomeHead::customers_seq` and `customers_live`).
 type BirthdayKey = (NaiveDate, Feb29Rule, Option<i64>, Option<i64>);
 
+/// A manager's kept week of birthdays, under the key it was read at.
+type KeptWeek = (BirthdayKey, Arc<[Birthday]>);
+
 /// This week's birthdays of each manager's own customers, kept while the key stays the same: the phone asks
 /// on every home screen and the answer changes only with the week or a customer. A key read with the
 /// answer in the same transaction (SQLite) or before it (PostgreSQL) names data at least as new as the
 /// key, so a kept answer is never older than the customers it was asked for. Bounded by a number of users.
 pub struct BirthdayCache {
-    map: Mutex<HashMap<i64, (BirthdayKey, Arc<[Birthday]>)>>,
+    map: Mutex<HashMap<i64, KeptWeek>>,
     capacity: usize,
 }
 
