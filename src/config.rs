@@ -64,7 +64,8 @@ pub struct Settings {
     #[arg(long, env = "FIELDWORK_REMINDER_WINDOW_DAYS", default_value_t = 7,
           value_parser = clap::value_parser!(i64).range(1..=60))]
     pub reminder_window_days: i64,
-    /// How many rendered customer rows the server keeps in memory for lists (about 1 KB each; 0: none).
+    /// Bound of each cache of rendered rows (customers, users, reminders per language: about 1 KB a row) and
+    /// of kept weeks of birthdays (managers); 0: none.
     #[arg(long, env = "FIELDWORK_RENDERED_ROWS", default_value_t = 50_000)]
     pub rendered_rows: usize,
     /// Path of a Firebase service-account key (JSON). Unset: pushes are only logged (the log gateway).
