@@ -834,3 +834,30 @@ async fn get_today(state: web::Data<AppState>, auth: Auth) -> AppResult<HttpResp
         .content_type("application/json")
         .body(body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn today_body_splices_rendered_reminders_in_place() {
+        let rest = TodayResponse {
+            date: NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+            reminders: Vec::new(),
+            tasks: Vec::new(),
+            open_visit: None,
+            unread_count: 3,
+            birthdays_this_week: Vec::new(),
+        };
+        let items: Vec<Arc<[u8]>> =
+            vec![Arc::from(&b"{\"id\":1}"[..]), Arc::from(&b"{\"id\":2}"[..])];
+        let body = today_body(&rest, &items).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["date"], "2026-12-07");
+        assert_eq!(v["reminders"], serde_json::json!([{"id": 1}, {"id": 2}]));
+        assert_eq!(v["unread_count"], 3);
+        assert_eq!(v["birthdays_this_week"], serde_json::json!([]));
+        let none = today_body(&rest, &[]).unwrap();
+        assert_eq!(none, serde_json::to_vec(&rest).unwrap());
+    }
+}
