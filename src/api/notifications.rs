@@ -733,20 +733,15 @@ fn today_body(t: &TodayResponse, reminders: &[Arc<[u8]>]) -> AppResult<Vec<u8>> 
     Ok(body)
 }
 
-fn today_tx(
+/// The user's open reminders as JSON: their keys and versions first, then only those not kept rendered
+/// at that version are read and rendered.
+fn open_reminders(
     c: &mut DbConn,
-    auth: &Auth,
-    now: NaiveDateTime,
-    rule: Feb29Rule,
     state: &AppState,
-) -> AppResult<Vec<u8>> {
-    // The session check, language, unread count and open visit in one statement.
-    let head = inbox::home_head(c, auth.user_id(), auth.session_id(), now)?
-        .ok_or(AppError::Unauthorized(ErrorCode::SessionEnded))?;
-    let me = auth.caller(head.caller.clone())?.user_id;
-    let today = local_date(now.and_utc());
-    let lang = head.language.as_deref().map_or(Lang::ZhCn, Lang::parse);
-    // Open reminders: their keys and versions, then only those not kept rendered at that version.
+    me: i64,
+    (today, now): (NaiveDate, NaiveDateTime),
+    lang: Lang,
+) -> AppResult<Vec<Arc<[u8]>>> {
     let keys = inbox::open_reminder_keys(c, me, today, now)?;
     let kept = state.reminder_rows(lang);
     let (page, missing) = rendered::look_up(kept, keys.iter().map(|k| (k.id, k.version)));
@@ -754,13 +749,48 @@ fn today_tx(
         .into_iter()
         .map(|r| Ok((r.id, r.version, ReminderResponse::from_row(r, lang)?)))
         .collect::<AppResult<Vec<_>>>()?;
-    let reminders = rendered::fill_items(
+    rendered::fill_items(
         kept,
         page,
         fresh,
         |r| (r.0, r.1),
         |r| serde_json::to_vec(&r.2),
-    )?;
+    )
+}
+
+/// This week's birthdays of the user's customers, kept under the version of those customers (`HomeHead`'s
+/// highest `seq` and count).
+fn week_birthdays(
+    c: &mut DbConn,
+    state: &AppState,
+    me: i64,
+    today: NaiveDate,
+    rule: Feb29Rule,
+    (highest, live): (Option<i64>, Option<i64>),
+) -> AppResult<Arc<[Birthday]>> {
+    let key = (monday_of(today), rule, highest, live);
+    if let Some(kept) = state.birthdays.get(me, &key) {
+        return Ok(kept);
+    }
+    let found: Arc<[Birthday]> = birthdays(c, me, today, rule)?.into();
+    state.birthdays.put(me, key, found.clone());
+    Ok(found)
+}
+
+fn today_tx(
+    c: &mut DbConn,
+    auth: &Auth,
+    now: NaiveDateTime,
+    rule: Feb29Rule,
+    state: &AppState,
+) -> AppResult<Vec<u8>> {
+    // The session check, language, unread count, open visit and customers' version in one statement.
+    let head = inbox::home_head(c, auth.user_id(), auth.session_id(), now)?
+        .ok_or(AppError::Unauthorized(ErrorCode::SessionEnded))?;
+    let me = auth.caller(head.caller.clone())?.user_id;
+    let today = local_date(now.and_utc());
+    let lang = head.language.as_deref().map_or(Lang::ZhCn, Lang::parse);
+    let reminders = open_reminders(c, state, me, (today, now), lang)?;
     let end_of_today = local_instant(today + Duration::days(1), 0, 0).naive_utc();
     let tasks = tasks::due_for(c, me, end_of_today)?
         .into_iter()
@@ -773,20 +803,8 @@ fn today_tx(
             customer_id: t.customer_id,
         })
         .collect();
-    let key = (
-        monday_of(today),
-        rule,
-        head.customers_seq,
-        head.customers_live,
-    );
-    let birthdays_this_week = match state.birthdays.get(me, &key) {
-        Some(kept) => kept,
-        None => {
-            let found: Arc<[Birthday]> = birthdays(c, me, today, rule)?.into();
-            state.birthdays.put(me, key, found.clone());
-            found
-        }
-    };
+    let version = (head.customers_seq, head.customers_live);
+    let birthdays_this_week = week_birthdays(c, state, me, today, rule, version)?;
     let open_visit = match (
         head.visit_id,
         head.visit_customer_id,
