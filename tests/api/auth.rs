@@ -16,6 +16,8 @@ const REFRESH: &str = "/api/v1/auth/refresh";
 const LOGOUT: &str = "/api/v1/auth/logout";
 const ME: &str = "/api/v1/me";
 const PASSWORD: &str = "/api/v1/me/password";
+/// The home screen checks the session in its own combined statement, so it is tried alongside `/me`.
+const TODAY: &str = "/api/v1/me/today";
 const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -288,6 +290,7 @@ async fn logout_ends_only_that_session(app: TestApp) {
         .expect(204);
     assert!(r.text.is_empty());
     app.get(ME, &access1).await.problem(401, "session_ended");
+    app.get(TODAY, &access1).await.problem(401, "session_ended");
     refresh(&app, &rt1)
         .await
         .problem(401, "invalid_refresh_token");
@@ -295,6 +298,7 @@ async fn logout_ends_only_that_session(app: TestApp) {
         .await
         .problem(401, "session_ended");
     app.get(ME, &access2).await.expect(200);
+    app.get(TODAY, &access2).await.expect(200);
     refresh(&app, &rt2).await.expect(200);
     app.req(Method::POST, LOGOUT, None, None)
         .await
@@ -412,6 +416,7 @@ async fn deactivation_ends_sessions_and_blocks_login(app: TestApp) {
         .body;
     assert_eq!(b["active"], false);
     app.get(ME, &access).await.problem(401, "session_ended");
+    app.get(TODAY, &access).await.problem(401, "session_ended");
     refresh(&app, &rt)
         .await
         .problem(401, "invalid_refresh_token");

@@ -333,6 +333,28 @@ impl TestApp {
     }
 }
 
+/// Moves `customer` to manager `to` through the API: `leader` proposes the transfer and approves it.
+pub async fn transfer_customer(app: &TestApp, leader: &str, customer: i64, to: i64) {
+    let t = app
+        .post(
+            &format!("/api/v1/customers/{customer}/transfers"),
+            Some(leader),
+            &serde_json::json!({ "to_manager_id": to, "reason": "调整分管" }),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        &format!("/api/v1/transfers/{t}/approve"),
+        Some(leader),
+        &serde_json::json!({}),
+    )
+    .await
+    .expect(200);
+}
+
 /// A customer inserted straight into the database (for tests of resources that need one), owned by
 /// `manager_no`, at a known location (WGS-84) unless `location` is `None`.
 pub async fn seed_customer(

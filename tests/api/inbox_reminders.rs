@@ -15,7 +15,7 @@ use fieldwork::domain::reminders::{local_instant, lunar_keys};
 use fieldwork::scheduler::{Settings, tick};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp, seed_customer};
+use crate::helpers::{Resp, TestApp, seed_customer, transfer_customer};
 use crate::inbox::{no_quiet_hours, with_db};
 
 backend_tests!(
@@ -1145,22 +1145,7 @@ async fn today_birthdays_follow_every_change_at_once(app: TestApp) {
     let m5_id = user_id(&app, "M0005").await;
     let m6_id = user_id(&app, "M0006").await;
     for (to, gains, loses) in [(m5_id, &m5, &m6), (m6_id, &m6, &m5)] {
-        let t = app
-            .post(
-                &format!("{path}/transfers"),
-                Some(&l1),
-                &json!({"to_manager_id": to, "reason": "调整分管"}),
-            )
-            .await
-            .expect(201);
-        let t = t.body["id"].as_i64().unwrap();
-        app.post(
-            &format!("/api/v1/transfers/{t}/approve"),
-            Some(&l1),
-            &json!({}),
-        )
-        .await
-        .expect(200);
+        transfer_customer(&app, &l1, id, to).await;
         assert_eq!(birthday_names(&app, gains).await, ["老寿星"]);
         assert!(birthday_names(&app, loses).await.is_empty());
     }

@@ -19,7 +19,7 @@ use fieldwork::scheduler::{Settings, tick};
 
 use crate::backend_tests;
 use crate::fake_fcm::{FakeFcm, Mode, Target};
-use crate::helpers::{TestApp, seed_customer};
+use crate::helpers::{TestApp, seed_customer, transfer_customer};
 
 backend_tests!(
     birthdays_at_each_lead_solar_lunar_and_29_february,
@@ -328,24 +328,7 @@ async fn reminders_follow_transfers_and_archiving(app: TestApp) {
     .await;
     // Approved transfer through the API; archive through the API.
     let l1 = app.login("L0001").await;
-    let t = app
-        .post(
-            &format!("/api/v1/customers/{moved}/transfers"),
-            Some(&l1),
-            &json!({ "to_manager_id": m2, "reason": "调整" }),
-        )
-        .await
-        .expect(201)
-        .body["id"]
-        .as_i64()
-        .unwrap();
-    app.post(
-        &format!("/api/v1/transfers/{t}/approve"),
-        Some(&l1),
-        &json!({}),
-    )
-    .await
-    .expect(200);
+    transfer_customer(&app, &l1, moved, m2).await;
     let m1 = app.login("M0001").await;
     app.req(
         reqwest::Method::DELETE,
