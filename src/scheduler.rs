@@ -103,13 +103,15 @@ fn local_day(d: NaiveDate) -> (NaiveDateTime, NaiveDateTime) {
 
 /// The reminders a pass generates, in two halves of about equal work that touch disjoint reminders (a
 /// reminder's half follows from its kind and lead): on PostgreSQL a pass runs them at the same time on two
-/// connections (see [`tick`]). Measured over 1,000,000 customers and 2,000,000 holdings, maturities are
-/// about two thirds of the work, so they are split by lead.
+/// connections (see [`tick`]). Measured over 1,000,000 customers and 2,000,000 holdings (statement log of
+/// one pass on PostgreSQL): maturities at 7 days ≈ 2.2 s, at 1 day ≈ 2.0 s, birthdays before the day
+/// ≈ 1.0 s and on the day ≈ 1.0 s, loans ≈ 0.5 s; so each half takes one lead of maturities and one of
+/// birthdays (the half that has loans, the lighter maturity lead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Half {
-    /// Birthdays, next visits, and maturities a week or more ahead.
+    /// Birthdays before the day, next visits, and maturities a week or more ahead.
     A,
-    /// Maturities less than a week ahead, loans, tasks, the missing work log.
+    /// Birthdays on the day, maturities less than a week ahead, loans, tasks, the missing work log.
     B,
 }
 
@@ -120,7 +122,8 @@ impl Half {
     /// The half of the reminders of `kind` at `lead` days.
     pub fn of(kind: Kind, lead: i32) -> Half {
         match kind {
-            Kind::CustomerBirthday | Kind::ContactBirthday | Kind::NextVisit => Half::A,
+            Kind::CustomerBirthday | Kind::ContactBirthday if lead > 0 => Half::A,
+            Kind::NextVisit => Half::A,
             Kind::HoldingMaturity if lead >= 7 => Half::A,
             _ => Half::B,
         }
@@ -449,6 +452,9 @@ mod tests {
         );
         assert!(b.contains(&(Kind::HoldingMaturity, 1)) && b.contains(&(Kind::LoanDue, 3)));
         assert!(b.iter().any(|(k, _)| *k == Kind::TaskOverdue));
+        assert!(
+            b.contains(&(Kind::CustomerBirthday, 0)) && b.contains(&(Kind::ContactBirthday, 0))
+        );
         assert_eq!(
             a.len() + b.len(),
             leads.iter().map(|(_, l)| l.len()).sum::<usize>()

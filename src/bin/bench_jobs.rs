@@ -10,7 +10,9 @@
 //! and `--holdings` holdings with set-based SQL (birthdays uniform over the year, ~10 % lunar; maturities
 //! uniform over the next 365 days, ~10 % loans with a next repayment date), then times:
 //!
-//! 1. one scheduler pass (`scheduler::tick` over the default 7-day window);
+//! 1. scheduler passes (`scheduler::tick` over the default 7-day window): the first over the database as
+//!    loaded, then `--passes` − 1 more, each after the reminders are emptied again, so the same work is
+//!    timed several times; the verdict is on the median, and the first and slowest are printed beside it;
 //! 2. a dispatcher draining `--notifications` push_outbox rows (one device per demo user) through
 //!    `FcmGateway` to a minimal fake FCM v1 server in this process on loopback, with `--batch` and
 //!    `--concurrency`.
@@ -72,6 +74,14 @@ struct Cli {
         default_value = "tests/fixtures/TEST-ONLY-fake-fcm-service-account-key.pem"
     )]
     key: PathBuf,
+    /// Scheduler passes to time: the first over the freshly loaded database, each further one after the
+    /// reminders table is emptied again (the same work, to show the spread). The verdict is on the median.
+    #[arg(long, default_value_t = 5)]
+    passes: usize,
+    /// Reuse a database an earlier run generated (same sizes) instead of requiring an empty one: only for
+    /// iterating on the scheduler; reminders, notifications and the outbox are emptied first.
+    #[arg(long)]
+    reuse: bool,
 }
 
 const SCHEDULER_TARGET_SECS: f64 = 3.0;
@@ -241,6 +251,34 @@ fn outbox_rows(
     Ok(())
 }
 
+/// How many customers an earlier run generated (0 on an empty database).
+fn generated(conn: &mut DbConn) -> anyhow::Result<i64> {
+    Ok(customers::table.count().get_result(conn)?)
+}
+
+/// Empties what a scheduler pass and the dispatch write, so the next pass does the whole work again.
+fn empty_jobs(conn: &mut DbConn, d: Dialect) -> anyhow::Result<()> {
+    let tables = ["push_outbox", "notifications", "reminders", "devices"];
+    if d.pg {
+        conn.batch_execute(&format!("TRUNCATE {}", tables.join(", ")))?;
+    } else {
+        for t in tables {
+            conn.batch_execute(&format!("DELETE FROM {t}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// (median, first, slowest) of the pass times.
+fn spread(times: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let first = times.first().copied().unwrap_or(0.0);
+    let worst = sorted.last().copied().unwrap_or(0.0);
+    (median, first, worst)
+}
+
 async fn token_endpoint() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "access_token": "x", "expires_in": 3600, "token_type": "Bearer"
@@ -292,31 +330,55 @@ async fn run(cli: &Cli, url: &str) -> anyhow::Result<()> {
     let now = Utc::now().trunc_subsecs(0);
     {
         let mut conn = db.get_sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        if !fieldwork::demo::load(&mut conn, now.naive_utc())
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?
-        {
-            bail!("the database is not empty");
+        let loaded = cli.reuse && generated(&mut conn)? == cli.customers;
+        if loaded {
+            empty_jobs(&mut conn, d)?;
+            println!(
+                "reusing the {} generated customers (--reuse)",
+                cli.customers
+            );
+        } else {
+            if !fieldwork::demo::load(&mut conn, now.naive_utc())
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            {
+                bail!("the database is not empty");
+            }
+            let t = Instant::now();
+            generate(&mut conn, d, now, cli.customers, cli.holdings)?;
+            println!(
+                "generated {} customers and {} holdings on {backend} in {:.1} s (not part of the figures)",
+                cli.customers,
+                cli.holdings,
+                secs(t.elapsed())
+            );
         }
-        let t = Instant::now();
-        generate(&mut conn, d, now, cli.customers, cli.holdings)?;
-        println!(
-            "generated {} customers and {} holdings on {backend} in {:.1} s (not part of the figures)",
-            cli.customers,
-            cli.holdings,
-            secs(t.elapsed())
-        );
     }
 
-    // 1. One scheduler pass.
-    let t = Instant::now();
-    let report = fieldwork::scheduler::tick(&db, now, fieldwork::scheduler::Settings::default())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let sched = secs(t.elapsed());
-    println!(
-        "scheduler pass: created {} reminders, followed {}, notified {} in {sched:.3} s",
-        report.created, report.followed, report.notified
-    );
+    // 1. Scheduler passes: the first over the database as loaded, then again from no reminders.
+    let mut times = Vec::with_capacity(cli.passes.max(1));
+    let mut report = None;
+    for pass in 0..cli.passes.max(1) {
+        if pass > 0 {
+            let mut conn = db.get_sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            empty_jobs(&mut conn, d)?;
+        }
+        let t = Instant::now();
+        let r = fieldwork::scheduler::tick(&db, now, fieldwork::scheduler::Settings::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let took = secs(t.elapsed());
+        println!(
+            "scheduler pass {}: created {} reminders, followed {}, notified {} in {took:.3} s",
+            pass + 1,
+            r.created,
+            r.followed,
+            r.notified
+        );
+        times.push(took);
+        report = Some(r);
+    }
+    let report = report.context("no pass ran")?;
+    let (sched, first, worst) = spread(&times);
 
     // 2. Dispatch.
     {
@@ -406,9 +468,10 @@ async fn run(cli: &Cli, url: &str) -> anyhow::Result<()> {
     println!("| Figure | Measured | Target | Result |");
     println!("|---|---|---|---|");
     println!(
-        "| Scheduler pass, 7-day window ({} reminders created, {} notified) | {sched:.3} s | ≤ {SCHEDULER_TARGET_SECS} s | {} |",
+        "| Scheduler pass, 7-day window ({} reminders created, {} notified): median of {} passes (first {first:.3} s, slowest {worst:.3} s) | {sched:.3} s | ≤ {SCHEDULER_TARGET_SECS} s | {} |",
         report.created,
         report.notified,
+        times.len(),
         verdict(sched <= SCHEDULER_TARGET_SECS)
     );
     println!(
