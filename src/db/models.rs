@@ -202,7 +202,7 @@ pub struct AuditEvent {
 
 /// A new audit row.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct NewAuditEvent {
     pub actor_id: Option<i64>,
     pub action: String,

@@ -85,10 +85,11 @@ pub fn record(
 
 /// Inserts a prepared event (for events without a logged-in caller, such as a login).
 pub fn insert(conn: &mut DbConn, e: &NewAuditEvent) -> QueryResult<()> {
-    diesel::insert_into(audit_events::table)
-        .values(e)
-        .execute(conn)
-        .map(|_| ())
+    // On the backend's own connection, with a fixed shape (`NULL`s bound, never left out): there diesel
+    // keeps the prepared statement; through the two-backend connection it rendered and hashed the SQL on
+    // every write (measured: 7 % of the SQLite writer's time under check-ins).
+    let q = diesel::insert_into(audit_events::table).values(e);
+    crate::per_backend!(conn, |c| q.execute(c)).map(|_| ())
 }
 
 /// Events about entities in the caller's subtree, newest first (cursor: before `before`).

@@ -32,17 +32,16 @@ pub fn record(
     actor_id: Option<i64>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::insert_into(customer_events::table)
-        .values((
-            customer_events::customer_id.eq(customer_id),
-            customer_events::kind.eq(kind),
-            customer_events::ref_id.eq(ref_id),
-            customer_events::summary.eq(summary),
-            customer_events::actor_id.eq(actor_id),
-            customer_events::at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    // On the backend's own connection, where diesel keeps the prepared statement (every visit write).
+    let q = diesel::insert_into(customer_events::table).values((
+        customer_events::customer_id.eq(customer_id),
+        customer_events::kind.eq(kind),
+        customer_events::ref_id.eq(ref_id),
+        customer_events::summary.eq(summary),
+        customer_events::actor_id.eq(actor_id),
+        customer_events::at.eq(now),
+    ));
+    crate::per_backend!(conn, |c| q.execute(c)).map(|_| ())
 }
 
 /// A page of a customer's archive, newest first, before the event id `before`.

@@ -139,21 +139,19 @@ pub fn find(conn: &mut DbConn, scope: &Scope, id: i64) -> QueryResult<Option<Vis
 
 /// One visit by id, unscoped (only after a scope check, or for the caller's own new row).
 fn get(conn: &mut DbConn, id: i64) -> QueryResult<Option<Visit>> {
-    visits::table
-        .find(id)
-        .select(Visit::as_select())
-        .first(conn)
-        .optional()
+    // On the backend's own connection (every check-out and report starts here): through the two-backend
+    // connection diesel renders and hashes the SQL again on every execution.
+    let q = visits::table.find(id);
+    crate::per_backend!(conn, |c| q.select(Visit::as_select()).first(c).optional())
 }
 
 /// The id of the manager's open visit (checked in, not out), if any.
 pub fn open_of(conn: &mut DbConn, manager_id: i64) -> QueryResult<Option<i64>> {
-    visits::table
+    let q = visits::table
         .filter(visits::manager_id.eq(manager_id))
         .filter(visits::checked_out_at.is_null())
-        .select(visits::id)
-        .first(conn)
-        .optional()
+        .select(visits::id);
+    crate::per_backend!(conn, |c| q.first(c).optional())
 }
 
 /// The manager's latest check-in: where (WGS-84) and when (server time).
@@ -161,12 +159,11 @@ pub fn previous_of(
     conn: &mut DbConn,
     manager_id: i64,
 ) -> QueryResult<Option<(f64, f64, NaiveDateTime)>> {
-    visits::table
+    let q = visits::table
         .filter(visits::manager_id.eq(manager_id))
         .order((visits::checked_in_at.desc(), visits::id.desc()))
-        .select((visits::latitude, visits::longitude, visits::checked_in_at))
-        .first(conn)
-        .optional()
+        .select((visits::latitude, visits::longitude, visits::checked_in_at));
+    crate::per_backend!(conn, |c| q.first(c).optional())
 }
 
 /// Inserts a check-in; returns the stored row.
