@@ -78,7 +78,7 @@ impl DbTarget {
 pub struct Manager {
     target: DbTarget,
     /// SQLite: whether a commit on these connections may run a WAL checkpoint itself (SQLite's default).
-    /// Off for the write connection, whose checkpoints the `Checkpointer` thread runs instead.
+    /// Off for the write connection, whose checkpoints `start_checkpointer`'s thread runs instead.
     autocheckpoint: bool,
 }
 
@@ -200,7 +200,12 @@ fn start_checkpointer(manager: Manager) -> anyhow::Result<std::sync::mpsc::Sende
                 stopped.recv_timeout(CHECKPOINT_EVERY)
             {
                 if conn.is_none() {
-                    conn = manager.connect().ok();
+                    conn = manager
+                        .connect()
+                        .inspect_err(
+                            |e| tracing::warn!(error = %e, "sqlite checkpointer: no connection"),
+                        )
+                        .ok();
                 }
                 let Some(c) = conn.as_mut() else { continue };
                 if let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {

@@ -274,7 +274,7 @@ fn empty_jobs(conn: &mut DbConn, d: Dialect) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// (median, first, slowest) of the pass times.
+/// (median, first, slowest) of the pass times (the upper median for an even count: never the flattering one).
 fn spread(times: &[f64]) -> (f64, f64, f64) {
     let mut sorted = times.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -486,4 +486,17 @@ async fn run(cli: &Cli, url: &str) -> anyhow::Result<()> {
         verdict(rate >= DISPATCH_TARGET_PER_SEC && sent as i64 == queued)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn spread_takes_the_median_first_and_slowest() {
+        assert_eq!(spread(&[2.5, 2.1, 3.1, 2.4, 2.2]), (2.4, 2.5, 3.1));
+        assert_eq!(spread(&[2.0, 3.0]), (3.0, 2.0, 3.0));
+        assert_eq!(spread(&[1.5]), (1.5, 1.5, 1.5));
+        assert_eq!(spread(&[]), (0.0, 0.0, 0.0));
+    }
 }

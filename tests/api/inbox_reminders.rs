@@ -1098,6 +1098,20 @@ async fn today_shows_each_section(app: TestApp) {
 }
 
 /// The names in this week's birthdays of `/me/today`.
+/// A new customer "寿星" of the caller, born in 1990 on `day`'s month and day: (id, path). Created through
+/// the API (not `birthday_customer`, which writes the row straight into the database) so that it takes
+/// its `seq` as every real write does: the home screen's kept answers are keyed by it.
+async fn api_birthday_customer(app: &TestApp, token: &str, day: NaiveDate) -> (i64, String) {
+    let born = format!("1990-{:02}-{:02}", day.month(), day.day());
+    let body = json!({"kind": "individual", "name": "寿星", "birthday": born});
+    let c = app
+        .post("/api/v1/customers", Some(token), &body)
+        .await
+        .expect(201);
+    let id = c.body["id"].as_i64().unwrap();
+    (id, format!("/api/v1/customers/{id}"))
+}
+
 async fn birthday_names(app: &TestApp, token: &str) -> Vec<String> {
     let t = app.get(TODAY, token).await.expect(200).body;
     t["birthdays_this_week"]
@@ -1119,13 +1133,7 @@ async fn today_birthdays_follow_every_change_at_once(app: TestApp) {
     let on = |d: NaiveDate| format!("1990-{:02}-{:02}", d.month(), d.day());
     let next_week = today + Duration::days(7);
     assert!(birthday_names(&app, &m6).await.is_empty());
-    let body = json!({"kind": "individual", "name": "寿星", "birthday": on(today)});
-    let c = app
-        .post("/api/v1/customers", Some(&m6), &body)
-        .await
-        .expect(201);
-    let id = c.body["id"].as_i64().unwrap();
-    let path = format!("/api/v1/customers/{id}");
+    let (id, path) = api_birthday_customer(&app, &m6, today).await;
     assert_eq!(birthday_names(&app, &m6).await, ["寿星"]);
     app.patch(&path, &m6, &json!({"name": "老寿星"}))
         .await
@@ -1177,19 +1185,12 @@ async fn today_reminder(app: &TestApp, token: &str, customer: i64) -> Value {
     shown
 }
 
-/// The server keeps each reminder rendered by version: a notification, a customer renamed or archived
-/// and a change of language each show on the very next home screen.
+/// The server keeps each reminder rendered by version: a notification, a customer renamed, transferred or
+/// archived and a change of language each show on the very next home screen.
 async fn today_reminders_follow_every_change_at_once(app: TestApp) {
     let m6 = app.login("M0006").await;
     let today = today();
-    let on = format!("1990-{:02}-{:02}", today.month(), today.day());
-    let body = json!({"kind": "individual", "name": "寿星", "birthday": on});
-    let c = app
-        .post("/api/v1/customers", Some(&m6), &body)
-        .await
-        .expect(201);
-    let id = c.body["id"].as_i64().unwrap();
-    let path = format!("/api/v1/customers/{id}");
+    let (id, path) = api_birthday_customer(&app, &m6, today).await;
     // Generated before it is due (08:30), so not yet notified.
     run(&app, local_instant(today, 0, 1)).await;
     let r = today_reminder(&app, &m6, id).await;
@@ -1211,12 +1212,28 @@ async fn today_reminders_follow_every_change_at_once(app: TestApp) {
     assert_ne!(en, zh);
     prefs(&app, &m6, json!({"language": "zh-CN"})).await;
     assert_eq!(today_reminder(&app, &m6, id).await["title"], zh);
+    // Transferred: the next pass hands the reminder to the new manager (not yet notified to them), and
+    // the old manager's home screen no longer lists it.
+    let l1 = app.login("L0001").await;
+    let m5 = app.login("M0005").await;
+    transfer_customer(&app, &l1, id, user_id(&app, "M0005").await).await;
+    run(&app, local_instant(today, 9, 1)).await;
+    today_reminder(&app, &m5, id).await;
+    let old = app.get(TODAY, &m6).await.expect(200).body;
+    assert!(
+        !old["reminders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["customer_id"] == id),
+        "{old}"
+    );
     // Archived: the name is gone at once (the next scheduler pass cancels the reminder).
-    app.req(Method::DELETE, &path, Some(&m6), None)
+    app.req(Method::DELETE, &path, Some(&m5), None)
         .await
         .expect(204);
     assert_eq!(
-        today_reminder(&app, &m6, id).await["customer_name"],
+        today_reminder(&app, &m5, id).await["customer_name"],
         Value::Null
     );
 }

@@ -6,6 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::DbConn;
+use crate::db::repo::reminders as reminders_repo;
 use crate::db::repo::sessions::CallerRow;
 use crate::db::schema::{
     customers, notifications, orgs, preferences, reminders, sessions, users, visits,
@@ -291,8 +292,7 @@ pub fn reminder_done(conn: &mut DbConn, id: i64, now: NaiveDateTime) -> QueryRes
         .set((
             reminders::status.eq("done"),
             reminders::done_at.eq(now),
-            reminders::updated_at.eq(now),
-            reminders::version.eq(reminders::version + 1),
+            reminders_repo::touched(now),
         ))
         .execute(conn)
 }
@@ -323,8 +323,7 @@ pub fn reminder_snooze(
             reminders::snoozed_until.eq(until),
             reminders::due_at.eq(until),
             reminders::notified_at.eq(None::<NaiveDateTime>),
-            reminders::updated_at.eq(now),
-            reminders::version.eq(reminders::version + 1),
+            reminders_repo::touched(now),
         ))
         .execute(conn)
 }

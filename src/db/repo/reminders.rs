@@ -15,6 +15,17 @@ use crate::db::schema::{
 };
 use crate::domain::reminders::{Kind, LunarKey};
 
+/// What every update of a reminder sets besides its own columns: the time, and a version one higher. The
+/// home screen keeps each reminder rendered under its version (`inbox::ReminderVersion`), so an update that
+/// left the version alone would show stale there.
+#[diesel::dsl::auto_type]
+pub fn touched(now: NaiveDateTime) -> _ {
+    (
+        reminders::updated_at.eq(now),
+        reminders::version.eq(reminders::version + 1_i64),
+    )
+}
+
 /// One (kind, occasion, lead) to generate: the reminder fires on `fire` and is due at `due` (UTC).
 #[derive(Debug, Clone, Copy)]
 pub struct Occasion {
@@ -294,11 +305,7 @@ pub fn follow_customers(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<us
             .filter(reminders::status.eq_any(OPEN))
             .filter(reminders::customer_id.eq_any(archived)),
     )
-    .set((
-        reminders::status.eq("cancelled"),
-        reminders::updated_at.eq(now),
-        reminders::version.eq(reminders::version + 1),
-    ))
+    .set((reminders::status.eq("cancelled"), touched(now)))
     .execute(conn)?;
     // Reminders whose user is no longer the customer's manager (moved). Visit reminders stay with the
     // manager who planned the visit; task reminders with their assignee.
@@ -335,18 +342,13 @@ pub fn follow_customers(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<us
             .filter(reminders::user_id.nullable().ne(current_manager()))
     };
     let superseded = diesel::update(moved_away().filter(exists(duplicate)))
-        .set((
-            reminders::status.eq("cancelled"),
-            reminders::updated_at.eq(now),
-            reminders::version.eq(reminders::version + 1),
-        ))
+        .set((reminders::status.eq("cancelled"), touched(now)))
         .execute(conn)?;
     let handed = diesel::update(moved_away())
         .set((
             reminders::user_id.eq(current_manager().assume_not_null()),
             reminders::notified_at.eq(None::<NaiveDateTime>),
-            reminders::updated_at.eq(now),
-            reminders::version.eq(reminders::version + 1),
+            touched(now),
         ))
         .execute(conn)?;
     Ok(cancelled + superseded + handed)
@@ -447,12 +449,8 @@ pub fn mute(
     } else {
         q.filter(reminders::user_id.eq_any(users_))
     };
-    q.set((
-        reminders::status.eq("muted"),
-        reminders::updated_at.eq(now),
-        reminders::version.eq(reminders::version + 1),
-    ))
-    .execute(conn)
+    q.set((reminders::status.eq("muted"), touched(now)))
+        .execute(conn)
 }
 
 /// The (kind, lead) pairs of open, un-notified reminders (a lead someone chose earlier and dropped since
@@ -484,11 +482,7 @@ pub fn unmute(
             .filter(reminders::fire_date.ge(today))
             .filter(reminders::user_id.eq_any(users_)),
     )
-    .set((
-        reminders::status.eq("pending"),
-        reminders::updated_at.eq(now),
-        reminders::version.eq(reminders::version + 1),
-    ))
+    .set((reminders::status.eq("pending"), touched(now)))
     .execute(conn)
 }
 
@@ -559,11 +553,7 @@ pub fn mark_notified(conn: &mut DbConn, ids: &[i64], now: NaiveDateTime) -> Quer
             .filter(reminders::status.eq_any(["pending", "snoozed"]))
             .filter(reminders::due_at.le(now)),
     )
-    .set((
-        reminders::notified_at.eq(now),
-        reminders::updated_at.eq(now),
-        reminders::version.eq(reminders::version + 1),
-    ))
+    .set((reminders::notified_at.eq(now), touched(now)))
     .returning(reminders::id)
     .get_results(conn)
 }

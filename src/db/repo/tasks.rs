@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use crate::auth::caller::Scope;
 use crate::db::DbConn;
+use crate::db::repo::reminders as reminders_repo;
 use crate::db::repo::scope;
 use crate::db::schema::{orgs, reminders, task_assignees, tasks, users};
 
@@ -260,8 +261,7 @@ pub fn cancel_reminders(
     }
     q.set((
         reminders::status.eq("cancelled"),
-        reminders::updated_at.eq(now),
-        reminders::version.eq(reminders::version + 1),
+        reminders_repo::touched(now),
     ))
     .execute(conn)
 }
