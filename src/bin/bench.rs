@@ -21,13 +21,14 @@
 //! - a full first sync (`GET /api/v1/sync`, then `?since=next_token` while `has_more`) as `admin`, whose
 //!   scope is all 5,000 customers: one client, idle server, wall time of all pages (best and median of
 //!   `--sync-runs`); "not available" when the route answers 404;
-//! - check-in (`POST /api/v1/visits`): a manager may have one open visit only, so every manager checks in
-//!   and then out (`POST /api/v1/visits/{id}/checkout`) in turn. A generated wrk Lua script drives 24 demo
-//!   managers plus as many bench managers (created through the API, one customer each) as are needed for
-//!   every connection to always have a manager without a request in flight. Check-ins and check-outs are
-//!   counted and timed separately (one row each); the check-in row's requests/s counts check-ins only,
-//!   although the server served as many check-outs in the same seconds. It runs last, since it adds
-//!   visits that a later sync would carry.
+//! - check-in (`POST /api/v1/visits`) and check-out (`POST /api/v1/visits/{id}/checkout`), each timed on
+//!   its own: a manager may have one open visit only, so the run alternates rounds. In a check-in round
+//!   every one of `--checkin-managers` managers (the 24 demo managers and bench managers created through
+//!   the API, one customer each) checks in once; in the next round each checks out of that visit. Rounds go
+//!   on until the check-in rounds add up to `--duration`. A row's requests/s is its successes over the
+//!   summed time of its rounds (first request to last answer, as the generated wrk Lua script measures it),
+//!   its p50/p99 over every request of its rounds. It runs last, since it adds visits that a later sync
+//!   would carry.
 //!
 //! The database must be **empty** so the demo data loads. The default is a fresh SQLite file in a temporary
 //! directory (removed afterwards). `--database-url postgres://…` uses the given database as is and creates
@@ -74,6 +75,10 @@ struct Cli {
     /// Page size asked of the sync (`limit`); default: the server's.
     #[arg(long)]
     sync_limit: Option<u32>,
+    /// Managers in the check-in rounds (the 24 demo managers and bench managers created for the run); each
+    /// checks in once per round.
+    #[arg(long, default_value_t = 1000)]
+    checkin_managers: usize,
     /// Run only the steps whose name contains one of these comma-separated words (e.g. `me,check-in`);
     /// `/readyz` always runs, as the reference.
     #[arg(long, value_delimiter = ',')]
@@ -266,9 +271,9 @@ fn main() -> anyhow::Result<()> {
     };
     if wanted("check-in") {
         eprintln!("bench: preparing check-in managers…");
-        let managers = checkin_managers(port, cli.connections)?;
+        let managers = checkin_managers(port, cli.checkin_managers.max(DEMO_MANAGERS))?;
         eprintln!(
-            "bench: check-in/check-out pairs by {} managers for {} s…",
+            "bench: check-in and check-out rounds by {} managers for {} s of check-ins…",
             managers.len(),
             cli.duration
         );
@@ -787,6 +792,7 @@ fn full_sync(
 }
 
 /// A manager who checks in and out during the check-in run.
+#[derive(Clone)]
 struct CheckInManager {
     user_id: i64,
     token: String,
@@ -795,17 +801,14 @@ struct CheckInManager {
     longitude: f64,
 }
 
-/// The demo managers, plus bench managers (`BENCH01`…, created by admin, one customer each) until every
-/// wrk thread has at least two more managers than connections: a connection that asks for its next
-/// request then always finds a manager with nothing in flight (wrk's start-up check consumes one request).
-fn checkin_managers(port: u16, connections: u32) -> anyhow::Result<Vec<CheckInManager>> {
-    let threads = connections.min(2) as usize;
-    let per_thread = (connections as usize).div_ceil(threads) + 2;
-    let needed = per_thread * threads;
+/// The demo managers, plus bench managers (`BENCH0001`…, created by admin, one customer each) up to
+/// `count` in all. Creating one costs two Argon2 hashes (the account, the login), so four client threads
+/// share the work.
+fn checkin_managers(port: u16, count: usize) -> anyhow::Result<Vec<CheckInManager>> {
     let admin = login(port, "admin")?;
     let mut out = Vec::new();
     let mut orgs = Vec::new();
-    for i in 1..=DEMO_MANAGERS.min(needed) {
+    for i in 1..=DEMO_MANAGERS.min(count) {
         let no = format!("M{i:04}");
         let token = login(port, &no)?;
         let (user_id, org_id) = me(port, &token)?;
@@ -822,48 +825,72 @@ fn checkin_managers(port: u16, connections: u32) -> anyhow::Result<Vec<CheckInMa
             .with_context(|| format!("{no} has no customer of their own"))?;
         out.push(checkin_manager(user_id, token, customer)?);
     }
-    for k in 1..=needed.saturating_sub(out.len()) {
-        let no = format!("BENCH{k:02}");
-        let org_id = *orgs.get(k % orgs.len().max(1)).context("no demo manager")?;
-        let user = call(
-            port,
-            "POST",
-            "/api/v1/users",
-            &admin,
-            Some(&json!({
-                "employee_no": no,
-                "name": format!("压测经理{k:02}"),
-                "role": "manager",
-                "org_id": org_id,
-                "password": fieldwork::demo::DEMO_PASSWORD,
-            })),
-            201,
-        )?;
-        let user_id = user
-            .get("user")
-            .and_then(|u| u.get("id"))
-            .and_then(Value::as_i64)
-            .context("created user without id")?;
-        let customer = call(
-            port,
-            "POST",
-            "/api/v1/customers",
-            &admin,
-            Some(&json!({
-                "kind": "individual",
-                "name": format!("压测客户{k:02}"),
-                "phone": format!("139{:08}", 10_000_000 + k),
-                "address": "南京市中山路1号",
-                "latitude": 32.0603,
-                "longitude": 118.7969,
-                "manager_id": user_id,
-            })),
-            201,
-        )?;
-        let token = login(port, &no)?;
-        out.push(checkin_manager(user_id, token, &customer)?);
-    }
+    let extra: Vec<usize> = (1..=count.saturating_sub(out.len())).collect();
+    let created = std::thread::scope(|s| {
+        let workers: Vec<_> = extra
+            .chunks(extra.len().div_ceil(4).max(1))
+            .map(|ks| {
+                let (admin, orgs) = (&admin, &orgs);
+                s.spawn(move || {
+                    ks.iter()
+                        .map(|&k| bench_manager(port, admin, orgs, k))
+                        .collect::<anyhow::Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .map_err(|_| anyhow::anyhow!("a creating thread panicked"))?
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    out.extend(created.into_iter().flatten());
     Ok(out)
+}
+
+/// Creates bench manager `k` with one customer, and logs in as them.
+fn bench_manager(port: u16, admin: &str, orgs: &[i64], k: usize) -> anyhow::Result<CheckInManager> {
+    let no = format!("BENCH{k:04}");
+    let org_id = *orgs.get(k % orgs.len().max(1)).context("no demo manager")?;
+    let user = call(
+        port,
+        "POST",
+        "/api/v1/users",
+        admin,
+        Some(&json!({
+            "employee_no": no,
+            "name": format!("压测经理{k:04}"),
+            "role": "manager",
+            "org_id": org_id,
+            "password": fieldwork::demo::DEMO_PASSWORD,
+        })),
+        201,
+    )?;
+    let user_id = user
+        .get("user")
+        .and_then(|u| u.get("id"))
+        .and_then(Value::as_i64)
+        .context("created user without id")?;
+    let customer = call(
+        port,
+        "POST",
+        "/api/v1/customers",
+        admin,
+        Some(&json!({
+            "kind": "individual",
+            "name": format!("压测客户{k:04}"),
+            "phone": format!("139{:08}", 10_000_000 + k),
+            "address": "南京市中山路1号",
+            "latitude": 32.0603,
+            "longitude": 118.7969,
+            "manager_id": user_id,
+        })),
+        201,
+    )?;
+    let token = login(port, &no)?;
+    checkin_manager(user_id, token, &customer)
 }
 
 fn checkin_manager(
@@ -885,21 +912,41 @@ fn checkin_manager(
     })
 }
 
-/// The wrk Lua script of the check-in run. Each wrk thread owns every `threads`-th manager. A request is a
-/// check-out of a manager whose check-in was answered, else a check-in of an idle manager. The manager of a
-/// response is found from the `X-Request-Id` the server echoes, so errors cannot lose one. Latency is
-/// measured per kind with CLOCK_MONOTONIC (LuaJIT FFI) from building the request to its response.
-fn checkin_script(managers: &[CheckInManager], threads: u32, run: &str) -> String {
-    let mut list = String::new();
-    for m in managers {
-        let _ = writeln!(
-            list,
-            "  {{uid={}, token=\"{}\", customer={}, lat={:.6}, lon={:.6}}},",
-            m.user_id, m.token, m.customer_id, m.latitude, m.longitude
-        );
+/// Which request a round sends, once per manager.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Round {
+    /// `POST /api/v1/visits`.
+    CheckIn,
+    /// `POST /api/v1/visits/{id}/checkout` of the visit the manager's check-in opened.
+    CheckOut,
+}
+
+impl Round {
+    fn mode(self) -> &'static str {
+        match self {
+            Self::CheckIn => "in",
+            Self::CheckOut => "out",
+        }
     }
+}
+
+/// The wrk Lua script of one kind of round. It reads its work from `work` (one line per manager:
+/// `uid token customer lat lon visit round`), each wrk thread taking every `threads`-th line; every manager gets
+/// exactly one request; a thread stops once all its managers are answered. Connections that find no
+/// manager left meanwhile send `GET /healthz` (the last few milliseconds of a round). `done` writes one line
+/// per success (`uid visit latency_us`) to `out` and prints the counts and the time from the round's first
+/// request to its last answer; a thread with all its answers appends a line to `finished`.
+/// The manager of a response is found from the `X-Request-Id` the server echoes. wrk calls `request()` once
+/// on thread 0 before the run to check it; that call gets a `/healthz` request and uses no manager.
+fn round_script(round: Round, threads: u32, run: &str, files: &RoundFiles) -> String {
+    let mode = round.mode();
+    let (work, out, fin) = (
+        files.work.display(),
+        files.out.display(),
+        files.finished.display(),
+    );
     format!(
-        r#"-- Generated by fieldwork's bench: paired check-in / check-out by many managers.
+        r#"-- Generated by fieldwork's bench: one {mode} round, one request per manager.
 local ffi = require("ffi")
 ffi.cdef[[
 typedef struct {{ long tv_sec; long tv_nsec; }} fw_timespec;
@@ -911,10 +958,12 @@ local function now_us()
   return tonumber(ts.tv_sec) * 1000000 + tonumber(ts.tv_nsec) / 1000
 end
 
+local MODE = "{mode}"
 local THREADS = {threads}
 local RUN = "{run}"
-local MANAGERS = {{
-{list}}}
+local WORK = "{work}"
+local OUT = "{out}"
+local FIN = "{fin}"
 
 local threads = {{}}
 local next_tid = 0
@@ -925,112 +974,104 @@ function setup(thread)
 end
 
 function init(args)
-  idle, pending, by_uid = {{}}, {{}}, {{}}
-  checkins, checkouts, conflicts, errors, stalls, seq = 0, 0, 0, 0, 0, 0
-  lat_in, lat_out = {{}}, {{}}
+  queue, by_uid, results = {{}}, {{}}, {{}}
+  owned, answered, errors, qi, seq, checked = 0, 0, 0, 1, 0, false
   err_sample = ""
-  for i, m in ipairs(MANAGERS) do
-    if (i - 1) % THREADS == tid then
-      local own = {{uid = m.uid, token = m.token, customer = m.customer, lat = m.lat, lon = m.lon}}
-      table.insert(idle, own)
-      by_uid[m.uid] = own
+  local i = 0
+  for line in io.lines(WORK) do
+    if i % THREADS == tid then
+      local uid, token, customer, lat, lon, visit, round =
+        line:match("^(%d+) (%S+) (%d+) (%S+) (%S+) (%d+) (%d+)$")
+      local m = {{uid = uid, token = token, customer = customer, lat = lat, lon = lon, visit = visit,
+                 round = round}}
+      table.insert(queue, m)
+      by_uid[uid] = m
+      owned = owned + 1
     end
+    i = i + 1
   end
 end
 
-local function headers(m)
+function request()
+  if tid == 0 and not checked then
+    checked = true
+    return wrk.format("GET", "/healthz", {{}})
+  end
+  local m = queue[qi]
+  if m == nil then
+    return wrk.format("GET", "/healthz", {{}})
+  end
+  qi = qi + 1
   seq = seq + 1
-  return {{
+  if first_us == nil then first_us = now_us() end
+  local h = {{
     ["Authorization"] = "Bearer " .. m.token,
     ["Content-Type"] = "application/json",
     ["X-Request-Id"] = "fwb-" .. m.uid .. "-" .. seq,
   }}
-end
-
-function request()
-  local m = table.remove(pending, 1)
-  if m ~= nil then
-    m.kind, m.started = "out", now_us()
-    return wrk.format("POST", "/api/v1/visits/" .. m.visit .. "/checkout", headers(m), "{{}}")
+  m.started = now_us()
+  if MODE == "out" then
+    return wrk.format("POST", "/api/v1/visits/" .. m.visit .. "/checkout", h, "{{}}")
   end
-  m = table.remove(idle, 1)
-  if m == nil then
-    stalls = stalls + 1
-    return wrk.format("GET", "/healthz", {{}})
-  end
-  local h = headers(m)
   local body = string.format(
-    '{{"customer_id":%d,"purpose":"bench visit","phone_time":"%s","latitude":%.6f,"longitude":%.6f,' ..
-    '"accuracy_m":15,"datum":"wgs84","client_id":"bench-%s-%d-%d"}}',
-    m.customer, os.date("!%Y-%m-%dT%H:%M:%SZ"), m.lat, m.lon, RUN, tid, seq)
-  m.kind, m.started = "in", now_us()
+    '{{"customer_id":%d,"purpose":"bench visit","phone_time":"%s","latitude":%s,"longitude":%s,' ..
+    '"accuracy_m":15,"datum":"wgs84","client_id":"bench-%s-%s-%s"}}',
+    m.customer, os.date("!%Y-%m-%dT%H:%M:%SZ"), m.lat, m.lon, RUN, m.round, m.uid)
   return wrk.format("POST", "/api/v1/visits", h, body)
 end
 
 function response(status, headers, body)
   local rid = headers["x-request-id"] or headers["X-Request-Id"] or ""
-  local uid = tonumber(rid:match("^fwb%-(%d+)%-"))
+  local uid = rid:match("^fwb%-(%d+)%-")
   local m = uid and by_uid[uid]
   if m == nil then
     return
   end
-  local dt = now_us() - m.started
-  if m.kind == "in" then
-    if status == 201 then
-      checkins = checkins + 1
-      lat_in[#lat_in + 1] = dt
-      m.visit = body:match('^{{"id":(%d+)')
-      table.insert(pending, m)
-      return
+  answered = answered + 1
+  last_us = now_us()
+  local dt = last_us - m.started
+  if MODE == "in" and status == 201 then
+    local visit = body:match('^{{"id":(%d+)')
+    results[#results + 1] = m.uid .. " " .. (visit or "0") .. " " .. string.format("%.0f", dt)
+  elseif MODE == "out" and status == 200 then
+    results[#results + 1] = m.uid .. " " .. m.visit .. " " .. string.format("%.0f", dt)
+  else
+    errors = errors + 1
+    if err_sample == "" then
+      err_sample = MODE .. " " .. status .. " " .. string.sub(body, 1, 300):gsub("\n", " ")
     end
-    local open = body:match('"open_visit_id":(%d+)')
-    if status == 409 and open then
-      conflicts = conflicts + 1
-      m.visit = open
-      table.insert(pending, m)
-      return
-    end
-  elseif status == 200 then
-    checkouts = checkouts + 1
-    lat_out[#lat_out + 1] = dt
-    table.insert(idle, m)
-    return
   end
-  errors = errors + 1
-  if err_sample == "" then
-    err_sample = m.kind .. " " .. status .. " " .. string.sub(body, 1, 300):gsub("\n", " ")
+  if answered == owned then
+    local f = assert(io.open(FIN, "a"))
+    f:write(tid, "\n")
+    f:close()
+    wrk.thread:stop()
   end
-  table.insert(idle, m)
-end
-
-local function pct(a, p)
-  if #a == 0 then return -1 end
-  return a[math.max(1, math.ceil(#a * p))]
 end
 
 function done(summary, latency, requests)
-  local c = {{checkins = 0, checkouts = 0, conflicts = 0, errors = 0, stalls = 0}}
-  local all_in, all_out, sample = {{}}, {{}}, ""
+  local f = assert(io.open(OUT, "w"))
+  local ok, errs, sample, first, last = 0, 0, "", nil, nil
   for _, t in ipairs(threads) do
-    for k, _ in pairs(c) do c[k] = c[k] + t:get(k) end
-    for _, v in ipairs(t:get("lat_in")) do all_in[#all_in + 1] = v end
-    for _, v in ipairs(t:get("lat_out")) do all_out[#all_out + 1] = v end
+    local f0, l0 = t:get("first_us"), t:get("last_us")
+    if f0 ~= nil and (first == nil or f0 < first) then first = f0 end
+    if l0 ~= nil and (last == nil or l0 > last) then last = l0 end
+    for _, line in ipairs(t:get("results")) do
+      f:write(line, "\n")
+      ok = ok + 1
+    end
+    errs = errs + t:get("errors")
     if sample == "" then sample = t:get("err_sample") end
   end
-  table.sort(all_in)
-  table.sort(all_out)
-  io.write(string.format(
-    "FWBENCH checkins=%d checkouts=%d conflicts=%d errors=%d stalls=%d secs=%.6f " ..
-    "in_p50_us=%.1f in_p99_us=%.1f out_p50_us=%.1f out_p99_us=%.1f\n",
-    c.checkins, c.checkouts, c.conflicts, c.errors, c.stalls, summary.duration / 1000000,
-    pct(all_in, 0.5), pct(all_in, 0.99), pct(all_out, 0.5), pct(all_out, 0.99)))
+  f:close()
+  io.write(string.format("FWBENCH ok=%d errors=%d secs=%.6f\n", ok, errs, ((last or 0) - (first or 0)) / 1000000))
   if sample ~= "" then io.write("FWBENCH_ERROR " .. sample .. "\n") end
 end
 "#
     )
 }
 
-/// What the check-in script's `done` printed.
+/// What a round script's `done` printed.
 #[derive(Debug, Default, PartialEq)]
 struct CheckInResult {
     counts: BTreeMap<String, f64>,
@@ -1042,7 +1083,7 @@ impl CheckInResult {
         self.counts
             .get(key)
             .copied()
-            .with_context(|| format!("no {key} in the check-in report"))
+            .with_context(|| format!("no {key} in the round's report"))
     }
 }
 
@@ -1064,6 +1105,127 @@ fn parse_checkin(text: &str) -> anyhow::Result<CheckInResult> {
     Ok(r)
 }
 
+/// One line of a round's output: (uid, visit id, latency in µs).
+fn parse_result_line(line: &str) -> anyhow::Result<(i64, i64, f64)> {
+    let mut it = line.split_whitespace();
+    let mut next = || it.next().context("short result line");
+    Ok((next()?.parse()?, next()?.parse()?, next()?.parse()?))
+}
+
+/// The timed totals of one kind of round.
+#[derive(Default)]
+struct RoundTotals {
+    ok: usize,
+    secs: f64,
+    latencies_us: Vec<f64>,
+    problems: Vec<String>,
+}
+
+impl RoundTotals {
+    fn row(&mut self, name: &str, who: String, min_share: Option<f64>) -> Row {
+        self.latencies_us.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            let n = self.latencies_us.len();
+            let i = ((n as f64 * p).ceil() as usize).clamp(1, n.max(1)) - 1;
+            self.latencies_us.get(i).copied().unwrap_or(f64::NAN) / 1000.0
+        };
+        Row {
+            name: name.to_owned(),
+            who,
+            rps: self.ok as f64 / self.secs.max(1e-9),
+            p50_ms: pct(0.5),
+            p99_ms: pct(0.99),
+            rss_kb: 0,
+            min_share,
+            problems: self.problems.clone(),
+        }
+    }
+}
+
+/// The files a round script reads and writes.
+struct RoundFiles {
+    /// The managers of the round, one per line.
+    work: PathBuf,
+    /// One line per success, written by `done`.
+    out: PathBuf,
+    /// One line per wrk thread that has every answer.
+    finished: PathBuf,
+}
+
+/// Runs one round: writes the work file, runs wrk with the round's script, and returns the successes
+/// (uid, visit). wrk's main thread sleeps for `-d` whatever its threads do, so once every thread has
+/// all its answers the bench interrupts wrk (SIGINT: wrk then reports and calls `done` as usual); the
+/// round's time is the script's own, from its first request to its last answer.
+fn run_round(
+    cli: &Cli,
+    port: u16,
+    script: &Path,
+    files: &RoundFiles,
+    lines: &[String],
+    totals: &mut RoundTotals,
+) -> anyhow::Result<Vec<(i64, i64)>> {
+    std::fs::write(&files.work, lines.concat())?;
+    std::fs::write(&files.finished, "")?;
+    let threads = wrk_threads(cli) as usize;
+    let mut cmd = Command::new("wrk");
+    cmd.arg(format!("-t{threads}"))
+        .arg(format!("-c{}", cli.connections))
+        .arg("-d300s")
+        .arg("--timeout")
+        .arg("10s")
+        .arg("-s")
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{port}/api/v1/visits"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().context("cannot run wrk")?;
+    let started = Instant::now();
+    loop {
+        let finished = std::fs::read_to_string(&files.finished)?.lines().count();
+        if finished >= threads || started.elapsed() > Duration::from_secs(290) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let interrupted = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()?;
+    if !interrupted.success() {
+        bail!("cannot interrupt wrk");
+    }
+    let output = child.wait_with_output()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let r = parse_checkin(&text).with_context(|| {
+        format!(
+            "cannot read the round's report:\n{text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    let errors = r.get("errors")?;
+    if errors > 0.0 {
+        totals.problems.push(format!("{errors} errors"));
+    }
+    if let Some(s) = &r.error_sample
+        && totals.problems.len() < 4
+    {
+        totals.problems.push(format!("first error: {s}"));
+    }
+    totals.secs += r.get("secs")?;
+    let mut done = Vec::new();
+    for line in std::fs::read_to_string(&files.out)?.lines() {
+        let (uid, visit, us) = parse_result_line(line)?;
+        totals.ok += 1;
+        totals.latencies_us.push(us);
+        done.push((uid, visit));
+    }
+    Ok(done)
+}
+
+/// The check-in rows: rounds in which every manager checks in once (timed), then rounds in which each
+/// checks out of the visit it opened (timed apart), until the check-in rounds add up to `--duration`. So
+/// each row measures its own endpoint: a manager may have one open visit only, and before, check-ins and
+/// check-outs shared the server in the same seconds.
 fn run_wrk_checkin(
     cli: &Cli,
     port: u16,
@@ -1075,54 +1237,60 @@ fn run_wrk_checkin(
         .take(8)
         .map(char::from)
         .collect();
-    let script = scratch.join("checkin.lua");
-    std::fs::write(&script, checkin_script(managers, wrk_threads(cli), &run))?;
-    let mut cmd = wrk_command(cli);
-    cmd.arg("-s")
-        .arg(&script)
-        .arg(format!("http://127.0.0.1:{port}/api/v1/visits"));
-    let name = "check-in";
-    let text = wrk_output(cmd, name)?;
-    let r = parse_checkin(&text)
-        .with_context(|| format!("cannot read the check-in report:\n{text}"))?;
-    let secs = r.get("secs")?.max(1e-9);
-    let mut problems = Vec::new();
-    for key in ["errors", "stalls", "conflicts"] {
-        let n = r.get(key)?;
-        if n > 0.0 {
-            problems.push(format!("{n} {key}"));
+    let threads = wrk_threads(cli);
+    let files = RoundFiles {
+        work: scratch.join("round-work.txt"),
+        out: scratch.join("round-out.txt"),
+        finished: scratch.join("round-finished.txt"),
+    };
+    let in_script = scratch.join("checkin.lua");
+    let out_script = scratch.join("checkout.lua");
+    std::fs::write(
+        &in_script,
+        round_script(Round::CheckIn, threads, &run, &files),
+    )?;
+    std::fs::write(
+        &out_script,
+        round_script(Round::CheckOut, threads, &run, &files),
+    )?;
+    let by_uid: BTreeMap<i64, &CheckInManager> = managers.iter().map(|m| (m.user_id, m)).collect();
+    // The round number keeps each round's `client_id`s new.
+    let line = |m: &CheckInManager, visit: i64, round: usize| {
+        format!(
+            "{} {} {} {:.6} {:.6} {visit} {round}\n",
+            m.user_id, m.token, m.customer_id, m.latitude, m.longitude
+        )
+    };
+    let (mut ins, mut outs) = (RoundTotals::default(), RoundTotals::default());
+    let mut rounds = 0;
+    while ins.secs < cli.duration as f64 {
+        let lines: Vec<String> = managers.iter().map(|m| line(m, 0, rounds)).collect();
+        let opened = run_round(cli, port, &in_script, &files, &lines, &mut ins)?;
+        let lines: Vec<String> = opened
+            .iter()
+            .filter_map(|(uid, visit)| by_uid.get(uid).map(|m| line(m, *visit, rounds)))
+            .collect();
+        let closed = run_round(cli, port, &out_script, &files, &lines, &mut outs)?;
+        rounds += 1;
+        if opened.len() < managers.len() || closed.len() < opened.len() {
+            bail!(
+                "round {rounds}: {} of {} check-ins and {} check-outs succeeded: {}",
+                opened.len(),
+                managers.len(),
+                closed.len(),
+                ins.problems
+                    .iter()
+                    .chain(&outs.problems)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
         }
     }
-    if let Some(s) = &r.error_sample {
-        problems.push(format!("first error: {s}"));
-    }
-    let row = |name: &str, count: &str, p50: &str, p99: &str, min_share| -> anyhow::Result<Row> {
-        Ok(Row {
-            name: name.to_owned(),
-            who: format!("{} managers", managers.len()),
-            rps: r.get(count)? / secs,
-            p50_ms: r.get(p50)? / 1000.0,
-            p99_ms: r.get(p99)? / 1000.0,
-            rss_kb: 0,
-            min_share,
-            problems: problems.clone(),
-        })
-    };
+    let who = format!("{} managers × {rounds} rounds", managers.len());
     Ok(vec![
-        row(
-            "POST /api/v1/visits (check-in)",
-            "checkins",
-            "in_p50_us",
-            "in_p99_us",
-            Some(0.30),
-        )?,
-        row(
-            "POST /api/v1/visits/{id}/checkout (paired)",
-            "checkouts",
-            "out_p50_us",
-            "out_p99_us",
-            None,
-        )?,
+        ins.row("POST /api/v1/visits (check-in)", who.clone(), Some(0.30)),
+        outs.row("POST /api/v1/visits/{id}/checkout", who, None),
     ])
 }
 
@@ -1220,9 +1388,9 @@ fn print_report(
     }
     println!();
     println!(
-        "The customer rows are {LIST_MANAGER}'s view ({} customers in scope). Check-in: each manager checks in \
-         and then out in turn (one open visit per manager); the check-in row counts check-ins only, while \
-         the server also served the check-outs of the next row in the same seconds.",
+        "The customer rows are {LIST_MANAGER}'s view ({} customers in scope). Check-in and check-out: rounds in \
+         which every manager checks in once, each followed by a round in which every manager checks out \
+         (one open visit per manager); each row is timed over its own rounds only.",
         env.own_customers
     );
     match sync {
@@ -1346,33 +1514,49 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_checkin_report() {
-        let text = "Running 1s test\nRequests/sec: 10\nFWBENCH checkins=10 checkouts=9 conflicts=0 errors=1 \
-                    stalls=0 secs=2.000000 in_p50_us=1500.0 in_p99_us=9000.5 out_p50_us=1.0 out_p99_us=2.0\n\
+    fn reads_a_round_report_and_its_result_lines() {
+        let text = "Running 5m test\nFWBENCH ok=398 errors=2 secs=0.104000\n\
                     FWBENCH_ERROR in 500 {\"code\":\"internal\"}\n";
         let r = parse_checkin(text).unwrap();
-        assert_eq!(r.get("checkins").unwrap(), 10.0);
-        assert_eq!(r.get("in_p99_us").unwrap(), 9000.5);
+        assert_eq!(r.get("ok").unwrap(), 398.0);
+        assert_eq!(r.get("secs").unwrap(), 0.104);
         assert_eq!(
             r.error_sample.as_deref(),
             Some("in 500 {\"code\":\"internal\"}")
         );
         assert!(parse_checkin("nothing").is_err());
+        assert_eq!(parse_result_line("7 123 4567").unwrap(), (7, 123, 4567.0));
+        assert!(parse_result_line("7 123").is_err());
     }
 
     #[test]
-    fn the_checkin_script_lists_every_manager_and_escapes_format_braces() {
-        let m = CheckInManager {
-            user_id: 7,
-            token: "tok".into(),
-            customer_id: 9,
-            latitude: 32.0,
-            longitude: 118.0,
+    fn round_totals_give_the_rate_and_the_percentiles_of_every_round() {
+        let mut t = RoundTotals {
+            ok: 200,
+            secs: 0.5,
+            latencies_us: (1..=100).rev().map(|i| f64::from(i) * 1000.0).collect(),
+            problems: Vec::new(),
         };
-        let lua = checkin_script(&[m], 2, "run1");
-        assert!(lua.contains("{uid=7, token=\"tok\", customer=9, lat=32.000000, lon=118.000000},"));
+        let row = t.row("check-in", "who".into(), Some(0.3));
+        assert_eq!(row.rps, 400.0);
+        assert_eq!((row.p50_ms, row.p99_ms), (50.0, 99.0));
+    }
+
+    #[test]
+    fn the_round_scripts_read_their_files_and_escape_format_braces() {
+        let files = RoundFiles {
+            work: "/tmp/w.txt".into(),
+            out: "/tmp/o.txt".into(),
+            finished: "/tmp/f.txt".into(),
+        };
+        let lua = round_script(Round::CheckIn, 2, "run1", &files);
+        assert!(lua.contains("local MODE = \"in\""));
         assert!(lua.contains("local THREADS = 2"));
+        assert!(lua.contains("local WORK = \"/tmp/w.txt\""));
+        assert!(lua.contains("local FIN = \"/tmp/f.txt\""));
         assert!(lua.contains(r#"'{"customer_id":%d,"#));
         assert!(lua.contains("body:match('^{\"id\":(%d+)')"));
+        let out = round_script(Round::CheckOut, 2, "run1", &files);
+        assert!(out.contains("local MODE = \"out\""));
     }
 }

@@ -10,9 +10,11 @@ use crate::db::schema::{sync_counter, tombstones};
 /// the counter row stays locked until commit, so sequence order is commit order.
 pub fn bump(conn: &mut DbConn) -> QueryResult<i64> {
     // On the backend's own connection, where diesel keeps the statement prepared (every write runs it).
-    let q = diesel::update(sync_counter::table.find(1))
-        .set(sync_counter::value.eq(sync_counter::value + 1))
-        .returning(sync_counter::value);
+    let q = super::KeepPrepared(
+        diesel::update(sync_counter::table.find(1))
+            .set(sync_counter::value.eq(sync_counter::value + 1))
+            .returning(sync_counter::value),
+    );
     crate::per_backend!(conn, |c| q.get_result(c))
 }
 

@@ -203,20 +203,27 @@ pub fn check_out(
     seq: i64,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let q = diesel::update(visits::table.find(id)).set((
-        visits::checked_out_at.eq(at),
-        visits::duration_secs.eq(duration_secs),
-        visits::seq.eq(seq),
-        visits::updated_at.eq(now),
-    ));
-    crate::per_backend!(conn, |c| q.execute(c)).map(|_| ())
+    let q = super::KeepPrepared(
+        diesel::update(visits::table.find(id))
+            .set((
+                visits::checked_out_at.eq(at),
+                visits::duration_secs.eq(duration_secs),
+                visits::seq.eq(seq),
+                visits::updated_at.eq(now),
+            ))
+            .returning(visits::id),
+    );
+    crate::per_backend!(conn, |c| q.get_result::<i64>(c)).map(|_| ())
 }
 
 /// Stamps a visit as changed (its report or amendments were written) for delta sync.
 pub fn touch(conn: &mut DbConn, id: i64, seq: i64, now: NaiveDateTime) -> QueryResult<()> {
-    let q = diesel::update(visits::table.find(id))
-        .set((visits::seq.eq(seq), visits::updated_at.eq(now)));
-    crate::per_backend!(conn, |c| q.execute(c)).map(|_| ())
+    let q = super::KeepPrepared(
+        diesel::update(visits::table.find(id))
+            .set((visits::seq.eq(seq), visits::updated_at.eq(now)))
+            .returning(visits::id),
+    );
+    crate::per_backend!(conn, |c| q.get_result::<i64>(c)).map(|_| ())
 }
 
 /// A page of visits in scope, newest (highest id) first, before the id `before`.
@@ -273,17 +280,23 @@ pub struct ViewParts {
 /// and check-out answers with this view.
 pub fn view_parts(conn: &mut DbConn, v: &Visit) -> QueryResult<ViewParts> {
     let name = customers::table.find(v.customer_id).select(customers::name);
-    let person = users::table
-        .find(v.manager_id)
-        .select((users::name, users::employee_no));
     let report = visit_reports::table
         .find(v.id)
         .select(visit_reports::visit_id);
+    let manager = person(conn, v.manager_id)?;
     crate::per_backend!(conn, |c| Ok(ViewParts {
         customer: name.first(c).optional()?,
-        manager: person.first(c).optional()?,
+        manager,
         has_report: report.first::<i64>(c).optional()?.is_some(),
     }))
+}
+
+/// A user's (name, employee number), for a visit's answer.
+pub fn person(conn: &mut DbConn, user_id: i64) -> QueryResult<Option<(String, String)>> {
+    let q = users::table
+        .find(user_id)
+        .select((users::name, users::employee_no));
+    crate::per_backend!(conn, |c| q.first(c).optional())
 }
 
 /// Names of customers by id (for visit views; the caller already sees the visits).
