@@ -113,6 +113,7 @@ fn check_in_tx(
     };
     // The radius is not a setting yet: the default 500 m applies.
     let (distance, flags) = geo::assess(&facts, &FlagRules::default());
+    let early = changes::early(c)?;
     let new = NewVisit {
         customer_id: customer.id,
         manager_id: caller.user_id,
@@ -125,8 +126,8 @@ fn check_in_tx(
         datum: input.datum.as_str().to_owned(),
         distance_m: distance.map(|d| (d * 10.0).round() / 10.0),
         flags: visit::encode_flags(&flags),
-        // Stamped with the real sequence number at the end of the transaction (`stamp`).
-        seq: 0,
+        // On PostgreSQL, stamped with the real sequence number at the end of the transaction (`stamp`).
+        seq: early.unwrap_or(0),
         created_at: now,
         updated_at: now,
     };
@@ -149,7 +150,9 @@ fn check_in_tx(
     let manager = visits::person(c, caller.user_id)?.unwrap_or_default();
     let view = VisitResponse::from_row(v, customer.name, manager, false);
     let answer = Answer::new(StatusCode::CREATED, &view)?;
-    stamp(c, id, now)?;
+    if early.is_none() {
+        stamp(c, id, now)?;
+    }
     Ok(answer)
 }
 

@@ -205,6 +205,13 @@ async fn check_in_measures_the_distance_and_flags(app: TestApp) {
         .expect(200);
     assert_eq!(got.body["distance_m"], v["distance_m"]);
     assert!(got.body["report"].is_null());
+    // The check-in's answer is built from what was inserted, not read back: it must equal the stored row.
+    for (field, value) in v.as_object().unwrap() {
+        assert_eq!(
+            &got.body[field], value,
+            "{field} differs from the stored visit"
+        );
+    }
 
     // 0.01° north: about 1.1 km, beyond the 500 m radius.
     let m2 = app.login("M0002").await;

@@ -18,6 +18,19 @@ pub fn bump(conn: &mut DbConn) -> QueryResult<i64> {
     crate::per_backend!(conn, |c| q.get_result(c))
 }
 
+/// The sequence number for a write that stamps its rows as it writes them, on SQLite only.
+///
+/// SQLite's single writer commits a whole batch at once, so where in a write the number is taken changes
+/// no order, and taking it first saves the UPDATE that would stamp a new row afterwards (and the row's
+/// `seq` index entry written twice). `None` on PostgreSQL, where the counter row stays locked from the bump
+/// until commit and concurrent writes queue behind it: take it last there, with [`bump`].
+pub fn early(conn: &mut DbConn) -> QueryResult<Option<i64>> {
+    match conn {
+        DbConn::Sqlite(_) => bump(conn).map(Some),
+        DbConn::Pg(_) => Ok(None),
+    }
+}
+
 /// The latest sequence number (the token of a caller who has everything).
 pub fn current(conn: &mut DbConn) -> QueryResult<i64> {
     sync_counter::table
