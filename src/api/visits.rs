@@ -131,7 +131,7 @@ fn check_in_tx(
         created_at: now,
         updated_at: now,
     };
-    let v = visits::insert(c, &new)?;
+    let v = visits::insert(c, new)?;
     let line = format!("拜访签到：{}", clip(&input.purpose, 100));
     timeline::record(
         c,
@@ -158,7 +158,8 @@ fn check_in_tx(
 
 /// Takes the change sequence number and stamps the visit with it: the last statement of every visit write,
 /// so the counter row (locked from the bump until commit, which keeps sequence order = commit order) is held
-/// for the shortest time and concurrent writes do not queue behind each other's reads.
+/// for the shortest time and concurrent writes do not queue behind each other's reads. (A check-in on SQLite
+/// takes its number up front instead: `changes::early`.)
 fn stamp(c: &mut DbConn, id: i64, now: NaiveDateTime) -> AppResult<()> {
     let seq = changes::bump(c)?;
     visits::touch(c, id, seq, now)?;

@@ -792,7 +792,6 @@ fn full_sync(
 }
 
 /// A manager who checks in and out during the check-in run.
-#[derive(Clone)]
 struct CheckInManager {
     user_id: i64,
     token: String,

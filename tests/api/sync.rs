@@ -239,6 +239,34 @@ async fn full_sync_in_pages_then_deltas(app: TestApp) {
     let row = &pages[0]["changes"]["customers"][0];
     assert_eq!(row["name"], "南京一号集团");
 
+    // A check-out and a new check-in each reach the phone in the next delta (on SQLite the check-in takes
+    // its sequence number before its insert, on PostgreSQL after: either way after the token).
+    app.post(
+        &format!("/api/v1/visits/{visit}/checkout"),
+        Some(&m1),
+        &json!({}),
+    )
+    .await
+    .expect(200);
+    let pages = phone.sync(&app, &m1, 50).await;
+    assert_eq!(delivered(&pages, "visits"), vec![visit]);
+    assert!(!pages[0]["changes"]["visits"][0]["checked_out_at"].is_null());
+    let again = create(
+        &app,
+        &m1,
+        "/api/v1/visits",
+        json!({
+            "customer_id": seeded,
+            "purpose": "再访",
+            "phone_time": chrono::Utc::now().to_rfc3339(),
+            "latitude": 32.05, "longitude": 118.78, "accuracy_m": 10.0, "datum": "wgs84"
+        }),
+    )
+    .await;
+    let pages = phone.sync(&app, &m1, 50).await;
+    assert_eq!(delivered(&pages, "visits"), vec![again]);
+    assert!(delivered(&pages, "customers").is_empty());
+
     // A deleted holding and an archived customer arrive as removals.
     app.req(
         Method::DELETE,

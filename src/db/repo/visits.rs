@@ -169,32 +169,47 @@ pub fn previous_of(
 /// Inserts a check-in; returns the stored row, built from `new` and the new id: every value is stored as
 /// given (instants are already whole microseconds), so reading the row back would only parse three
 /// timestamps again (measured: a third of the insert's time on SQLite).
-pub fn insert(conn: &mut DbConn, new: &NewVisit) -> QueryResult<Visit> {
+pub fn insert(conn: &mut DbConn, new: NewVisit) -> QueryResult<Visit> {
     // On the backend's own connection: there diesel keeps the prepared statement (check-ins are the
     // busiest write; see `sessions::load_caller`).
     let id: i64 = crate::per_backend!(conn, |c| diesel::insert_into(visits::table)
-        .values(new)
+        .values(&new)
         .returning(visits::id)
         .get_result(c))?;
-    let n = new.clone();
+    let NewVisit {
+        customer_id,
+        manager_id,
+        purpose,
+        phone_time,
+        checked_in_at,
+        latitude,
+        longitude,
+        accuracy_m,
+        datum,
+        distance_m,
+        flags,
+        seq,
+        created_at,
+        updated_at,
+    } = new;
     Ok(Visit {
         id,
-        customer_id: n.customer_id,
-        manager_id: n.manager_id,
-        purpose: n.purpose,
-        phone_time: n.phone_time,
-        checked_in_at: n.checked_in_at,
-        latitude: n.latitude,
-        longitude: n.longitude,
-        accuracy_m: n.accuracy_m,
-        datum: n.datum,
-        distance_m: n.distance_m,
-        flags: n.flags,
+        customer_id,
+        manager_id,
+        purpose,
+        phone_time,
+        checked_in_at,
+        latitude,
+        longitude,
+        accuracy_m,
+        datum,
+        distance_m,
+        flags,
         checked_out_at: None,
         duration_secs: None,
-        seq: n.seq,
-        created_at: n.created_at,
-        updated_at: n.updated_at,
+        seq,
+        created_at,
+        updated_at,
     })
 }
 
@@ -297,8 +312,8 @@ pub struct ViewParts {
 }
 
 /// [`ViewParts`] of one visit. Three fixed-shape statements on the backend's own connection
-/// (kept prepared there), where the list's `IN (…)` statements are prepared anew each time: every check-in
-/// and check-out answers with this view.
+/// (kept prepared there), where the list's `IN (…)` statements are prepared anew each time: every check-out
+/// and report answers with this view (a check-in has its parts at hand).
 pub fn view_parts(conn: &mut DbConn, v: &Visit) -> QueryResult<ViewParts> {
     let name = customers::table.find(v.customer_id).select(customers::name);
     let report = visit_reports::table
