@@ -146,6 +146,16 @@ async fn customer_with_children(app: &TestApp, token: &str, name: &str) -> (i64,
     (c, contact, holding)
 }
 
+/// A check-in at the seeded customer's registered place.
+fn check_in_body(customer_id: i64, purpose: &str) -> Value {
+    json!({
+        "customer_id": customer_id,
+        "purpose": purpose,
+        "phone_time": chrono::Utc::now().to_rfc3339(),
+        "latitude": 32.05, "longitude": 118.78, "accuracy_m": 10.0, "datum": "wgs84"
+    })
+}
+
 async fn full_sync_in_pages_then_deltas(app: TestApp) {
     let m1 = app.login("M0001").await;
     let mut made = Vec::new();
@@ -153,18 +163,7 @@ async fn full_sync_in_pages_then_deltas(app: TestApp) {
         made.push(customer_with_children(&app, &m1, &format!("南京{i}号公司")).await);
     }
     let seeded = seed_customer(&app, "M0001", "赵一", Some((32.05, 118.78))).await;
-    let visit = create(
-        &app,
-        &m1,
-        "/api/v1/visits",
-        json!({
-            "customer_id": seeded,
-            "purpose": "回访",
-            "phone_time": chrono::Utc::now().to_rfc3339(),
-            "latitude": 32.05, "longitude": 118.78, "accuracy_m": 10.0, "datum": "wgs84"
-        }),
-    )
-    .await;
+    let visit = create(&app, &m1, "/api/v1/visits", check_in_body(seeded, "回访")).await;
     let opp = create(
         &app,
         &m1,
@@ -251,18 +250,7 @@ async fn full_sync_in_pages_then_deltas(app: TestApp) {
     let pages = phone.sync(&app, &m1, 50).await;
     assert_eq!(delivered(&pages, "visits"), vec![visit]);
     assert!(!pages[0]["changes"]["visits"][0]["checked_out_at"].is_null());
-    let again = create(
-        &app,
-        &m1,
-        "/api/v1/visits",
-        json!({
-            "customer_id": seeded,
-            "purpose": "再访",
-            "phone_time": chrono::Utc::now().to_rfc3339(),
-            "latitude": 32.05, "longitude": 118.78, "accuracy_m": 10.0, "datum": "wgs84"
-        }),
-    )
-    .await;
+    let again = create(&app, &m1, "/api/v1/visits", check_in_body(seeded, "再访")).await;
     let pages = phone.sync(&app, &m1, 50).await;
     assert_eq!(delivered(&pages, "visits"), vec![again]);
     assert!(delivered(&pages, "customers").is_empty());
