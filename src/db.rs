@@ -262,8 +262,9 @@ fn run_write_batch(pool: &Pool, batch: Vec<WriteJob>) {
     let outcome = conn.transaction::<_, diesel::result::Error, _>(|c| {
         // Take the write lock first (as `BEGIN IMMEDIATE` would): a job that reads before it writes must
         // not find its snapshot stale when another process wrote meanwhile (SQLITE_BUSY without waiting).
-        // Taking it first makes the busy timeout apply instead.
-        c.batch_execute("UPDATE sync_counter SET value = value WHERE id = 1")?;
+        // Taking it first makes the busy timeout apply instead. The statement that takes it reads the
+        // change counter, and the batch hands out sequence numbers in memory (`changes::batch`).
+        crate::db::repo::changes::batch::begin(c)?;
         for job in batch {
             if panicked {
                 // Unanswered (sender dropped): 503, as a panic in a blocking task.
@@ -279,9 +280,10 @@ fn run_write_batch(pool: &Pool, batch: Vec<WriteJob>) {
             // A panic may have left a savepoint open: give up the whole batch and the connection.
             Err(diesel::result::Error::RollbackTransaction)
         } else {
-            Ok(())
+            crate::db::repo::changes::batch::end(c)
         }
     });
+    crate::db::repo::changes::batch::abandon();
     if panicked {
         mark_connection_broken();
     }
@@ -528,5 +530,61 @@ mod tests {
             "no checkpoint copied the WAL into the database file"
         );
         drop(db);
+    }
+
+    /// The writer hands out sequence numbers in memory within a batch and stores the last one before the
+    /// batch commits: numbers never repeat across batches, a failed write leaves only a gap, and the
+    /// stored counter is the last number taken (the sync token of a caller who has everything).
+    #[test]
+    fn a_write_batch_hands_out_sequence_numbers_and_stores_the_last() {
+        use crate::db::repo::changes;
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("fw.db").display());
+        let db = Db::new(&url, 2, Duration::from_secs(5)).unwrap();
+        db.migrate().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let start = changes::current(&mut db.get_sync().unwrap()).unwrap();
+        // Queued together, so they may share a batch; one takes two numbers, one fails after taking one.
+        let writes = (0..40).map(|i| {
+            db.write(move |c| {
+                let first = changes::bump(c)?;
+                if i % 10 == 3 {
+                    return Err(AppError::Conflict(crate::error::ErrorCode::VisitAlreadyClosed));
+                }
+                let second = if i % 10 == 5 { Some(changes::bump(c)?) } else { None };
+                Ok((first, second))
+            })
+        });
+        let results = rt.block_on(futures_util::future::join_all(writes));
+        let mut taken: Vec<i64> = Vec::new();
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok((first, second)) => {
+                    taken.push(first);
+                    taken.extend(second);
+                }
+                Err(_) => assert_eq!(i % 10, 3, "only the failing writes fail"),
+            }
+        }
+        assert_eq!(taken.len(), 36 + 4);
+        let mut sorted = taken.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), taken.len(), "no number handed out twice");
+        assert!(sorted[0] > start);
+        let stored = changes::current(&mut db.get_sync().unwrap()).unwrap();
+        assert!(
+            stored >= *sorted.last().unwrap(),
+            "the counter holds the last number taken"
+        );
+        // A later batch continues after it.
+        let next = rt
+            .block_on(db.write(|c| Ok(changes::bump(c)?)))
+            .unwrap();
+        assert!(next > stored);
+        assert_eq!(changes::current(&mut db.get_sync().unwrap()).unwrap(), next);
     }
 }

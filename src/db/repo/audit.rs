@@ -88,8 +88,12 @@ pub fn insert(conn: &mut DbConn, e: &NewAuditEvent) -> QueryResult<()> {
     // On the backend's own connection, with a fixed shape (`NULL`s bound, never left out): there diesel
     // keeps the prepared statement; through the two-backend connection it rendered and hashed the SQL on
     // every write (measured: 7 % of the SQLite writer's time under check-ins).
-    let q = diesel::insert_into(audit_events::table).values(e);
-    crate::per_backend!(conn, |c| q.execute(c)).map(|_| ())
+    let q = super::KeepPrepared(
+        diesel::insert_into(audit_events::table)
+            .values(e)
+            .returning(audit_events::id),
+    );
+    crate::per_backend!(conn, |c| q.get_result::<i64>(c)).map(|_| ())
 }
 
 /// Events about entities in the caller's subtree, newest first (cursor: before `before`).

@@ -19,15 +19,17 @@ pub struct Stored {
 
 /// The answer stored for `(user, key)`, if any.
 pub fn find(conn: &mut DbConn, user_id: i64, key: &str) -> QueryResult<Option<Stored>> {
-    idempotency_keys::table
-        .find((user_id, key))
-        .select((
-            idempotency_keys::request_hash,
-            idempotency_keys::status,
-            idempotency_keys::body,
-        ))
-        .first(conn)
-        .optional()
+    let q = super::KeepPrepared(
+        idempotency_keys::table
+            .find((user_id, key))
+            .select((
+                idempotency_keys::request_hash,
+                idempotency_keys::status,
+                idempotency_keys::body,
+            ))
+            .limit(1),
+    );
+    crate::per_backend!(conn, |c| q.get_result(c).optional())
 }
 
 /// Stores the first answer (a concurrent duplicate fails with a unique violation and rolls back).
@@ -40,15 +42,17 @@ pub fn store(
     body: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::user_id.eq(user_id),
-            idempotency_keys::key.eq(key),
-            idempotency_keys::request_hash.eq(hash),
-            idempotency_keys::status.eq(status),
-            idempotency_keys::body.eq(body),
-            idempotency_keys::created_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let q = super::KeepPrepared(
+        diesel::insert_into(idempotency_keys::table)
+            .values((
+                idempotency_keys::user_id.eq(user_id),
+                idempotency_keys::key.eq(key),
+                idempotency_keys::request_hash.eq(hash),
+                idempotency_keys::status.eq(status),
+                idempotency_keys::body.eq(body),
+                idempotency_keys::created_at.eq(now),
+            ))
+            .returning(idempotency_keys::created_at),
+    );
+    crate::per_backend!(conn, |c| q.get_result::<NaiveDateTime>(c)).map(|_| ())
 }

@@ -97,10 +97,11 @@ pub fn find_customer(conn: &mut DbConn, scope: &Scope, id: i64) -> QueryResult<O
     match scope.reach {
         Reach::Subtree => {
             let q = q.filter(customers::manager_id.eq_any(users_in_subtree(&scope.org_path)));
-            crate::per_backend!(conn, |c| q
-                .select(Customer::as_select())
-                .first(c)
-                .optional())
+            crate::per_backend!(conn, |c| super::KeepPrepared(
+                q.select(Customer::as_select()).limit(1)
+            )
+            .get_result(c)
+            .optional())
         }
         Reach::Own => {
             let q = q.filter(
@@ -110,10 +111,11 @@ pub fn find_customer(conn: &mut DbConn, scope: &Scope, id: i64) -> QueryResult<O
                         .eq_any(teams_of(scope.user_id))
                         .assume_not_null()),
             );
-            crate::per_backend!(conn, |c| q
-                .select(Customer::as_select())
-                .first(c)
-                .optional())
+            crate::per_backend!(conn, |c| super::KeepPrepared(
+                q.select(Customer::as_select()).limit(1)
+            )
+            .get_result(c)
+            .optional())
         }
     }
 }

@@ -38,8 +38,10 @@ pub fn load_caller(
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .filter(users::active.eq(true))
-        .select((users::id, users::role, users::org_id, orgs::path));
-    crate::per_backend!(conn, |c| q.first(c).optional())
+        .select((users::id, users::role, users::org_id, orgs::path))
+        .limit(1);
+    let q = super::KeepPrepared(q);
+    crate::per_backend!(conn, |c| q.get_result(c).optional())
 }
 
 /// The user (with their org) behind a live session of an active user: `load_caller` for handlers that

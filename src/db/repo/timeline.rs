@@ -41,7 +41,8 @@ pub fn record(
         customer_events::actor_id.eq(actor_id),
         customer_events::at.eq(now),
     ));
-    crate::per_backend!(conn, |c| q.execute(c)).map(|_| ())
+    let q = super::KeepPrepared(q.returning(customer_events::id));
+    crate::per_backend!(conn, |c| q.get_result::<i64>(c)).map(|_| ())
 }
 
 /// A page of a customer's archive, newest first, before the event id `before`.

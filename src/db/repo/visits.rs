@@ -36,7 +36,7 @@ pub struct Visit {
 
 /// A new check-in.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = visits)]
+#[diesel(table_name = visits, treat_none_as_default_value = false)]
 pub struct NewVisit {
     pub customer_id: i64,
     pub manager_id: i64,
@@ -150,8 +150,10 @@ pub fn open_of(conn: &mut DbConn, manager_id: i64) -> QueryResult<Option<i64>> {
     let q = visits::table
         .filter(visits::manager_id.eq(manager_id))
         .filter(visits::checked_out_at.is_null())
-        .select(visits::id);
-    crate::per_backend!(conn, |c| q.first(c).optional())
+        .select(visits::id)
+        .limit(1);
+    let q = super::KeepPrepared(q);
+    crate::per_backend!(conn, |c| q.get_result(c).optional())
 }
 
 /// The manager's latest check-in: where (WGS-84) and when (server time).
@@ -162,8 +164,10 @@ pub fn previous_of(
     let q = visits::table
         .filter(visits::manager_id.eq(manager_id))
         .order((visits::checked_in_at.desc(), visits::id.desc()))
-        .select((visits::latitude, visits::longitude, visits::checked_in_at));
-    crate::per_backend!(conn, |c| q.first(c).optional())
+        .select((visits::latitude, visits::longitude, visits::checked_in_at))
+        .limit(1);
+    let q = super::KeepPrepared(q);
+    crate::per_backend!(conn, |c| q.get_result(c).optional())
 }
 
 /// Inserts a check-in; returns the stored row, built from `new` and the new id: every value is stored as
@@ -172,10 +176,12 @@ pub fn previous_of(
 pub fn insert(conn: &mut DbConn, new: NewVisit) -> QueryResult<Visit> {
     // On the backend's own connection: there diesel keeps the prepared statement (check-ins are the
     // busiest write; see `sessions::load_caller`).
-    let id: i64 = crate::per_backend!(conn, |c| diesel::insert_into(visits::table)
-        .values(&new)
-        .returning(visits::id)
-        .get_result(c))?;
+    let q = super::KeepPrepared(
+        diesel::insert_into(visits::table)
+            .values(&new)
+            .returning(visits::id),
+    );
+    let id: i64 = crate::per_backend!(conn, |c| q.get_result(c))?;
     let NewVisit {
         customer_id,
         manager_id,
@@ -331,8 +337,10 @@ pub fn view_parts(conn: &mut DbConn, v: &Visit) -> QueryResult<ViewParts> {
 pub fn person(conn: &mut DbConn, user_id: i64) -> QueryResult<Option<(String, String)>> {
     let q = users::table
         .find(user_id)
-        .select((users::name, users::employee_no));
-    crate::per_backend!(conn, |c| q.first(c).optional())
+        .select((users::name, users::employee_no))
+        .limit(1);
+    let q = super::KeepPrepared(q);
+    crate::per_backend!(conn, |c| q.get_result(c).optional())
 }
 
 /// Names of customers by id (for visit views; the caller already sees the visits).
