@@ -263,8 +263,8 @@ fn run_write_batch(pool: &Pool, batch: Vec<WriteJob>) {
         // Take the write lock first (as `BEGIN IMMEDIATE` would): a job that reads before it writes must
         // not find its snapshot stale when another process wrote meanwhile (SQLITE_BUSY without waiting).
         // Taking it first makes the busy timeout apply instead. The statement that takes it reads the
-        // change counter, and the batch hands out sequence numbers in memory (`changes::batch`).
-        crate::db::repo::changes::batch::begin(c)?;
+        // change counter, and the batch hands out sequence numbers in memory (`repo::batch`).
+        crate::db::repo::batch::begin(c)?;
         for job in batch {
             if panicked {
                 // Unanswered (sender dropped): 503, as a panic in a blocking task.
@@ -280,10 +280,10 @@ fn run_write_batch(pool: &Pool, batch: Vec<WriteJob>) {
             // A panic may have left a savepoint open: give up the whole batch and the connection.
             Err(diesel::result::Error::RollbackTransaction)
         } else {
-            crate::db::repo::changes::batch::end(c)
+            crate::db::repo::batch::end(c)
         }
     });
-    crate::db::repo::changes::batch::abandon();
+    crate::db::repo::batch::abandon();
     if panicked {
         mark_connection_broken();
     }
@@ -390,8 +390,13 @@ impl Db {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
         let job: WriteJob = Box::new(move |conn| {
-            // A savepoint inside the batch's transaction: an error undoes this write only.
+            // A savepoint inside the batch's transaction: an error undoes this write only, with the
+            // rows it queued for the end of the batch.
+            let mark = crate::db::repo::batch::mark();
             let result = span.in_scope(|| conn.transaction(f));
+            if result.is_err() {
+                crate::db::repo::batch::undo(mark);
+            }
             Box::new(move |commit: Result<(), String>| {
                 let answer = match commit {
                     Ok(()) => result,
@@ -552,9 +557,15 @@ mod tests {
             db.write(move |c| {
                 let first = changes::bump(c)?;
                 if i % 10 == 3 {
-                    return Err(AppError::Conflict(crate::error::ErrorCode::VisitAlreadyClosed));
+                    return Err(AppError::Conflict(
+                        crate::error::ErrorCode::VisitAlreadyClosed,
+                    ));
                 }
-                let second = if i % 10 == 5 { Some(changes::bump(c)?) } else { None };
+                let second = if i % 10 == 5 {
+                    Some(changes::bump(c)?)
+                } else {
+                    None
+                };
                 Ok((first, second))
             })
         });
@@ -581,10 +592,64 @@ mod tests {
             "the counter holds the last number taken"
         );
         // A later batch continues after it.
-        let next = rt
-            .block_on(db.write(|c| Ok(changes::bump(c)?)))
-            .unwrap();
+        let next = rt.block_on(db.write(|c| Ok(changes::bump(c)?))).unwrap();
         assert!(next > stored);
         assert_eq!(changes::current(&mut db.get_sync().unwrap()).unwrap(), next);
+    }
+
+    /// Audit rows queued by the writes of a batch are inserted before it commits, in the writes' order;
+    /// a write that fails takes its queued rows with it.
+    #[test]
+    fn a_failed_write_leaves_no_queued_rows_behind() {
+        use crate::db::models::NewAuditEvent;
+        use crate::db::repo::audit;
+        use crate::db::schema::audit_events;
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("fw.db").display());
+        let db = Db::new(&url, 2, Duration::from_secs(5)).unwrap();
+        db.migrate().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let event = |i: usize| NewAuditEvent {
+            actor_id: None,
+            action: "test.write".into(),
+            entity: "test".into(),
+            entity_id: i.to_string(),
+            org_path: "/".into(),
+            at: chrono::NaiveDateTime::default(),
+            request_id: format!("r{i}"),
+            client_ip: None,
+            detail: None,
+        };
+        let writes = (0..150).map(|i| {
+            db.write(move |c| {
+                audit::insert(c, event(i))?;
+                if i % 7 == 3 {
+                    return Err(AppError::Conflict(
+                        crate::error::ErrorCode::VisitAlreadyClosed,
+                    ));
+                }
+                Ok(())
+            })
+        });
+        let results = rt.block_on(futures_util::future::join_all(writes));
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        assert_eq!(failed, (0..150).filter(|i| i % 7 == 3).count());
+        let stored: Vec<String> = audit_events::table
+            .filter(audit_events::action.eq("test.write"))
+            .order(audit_events::id.asc())
+            .select(audit_events::entity_id)
+            .load(&mut db.get_sync().unwrap())
+            .unwrap();
+        let want: Vec<String> = (0..150)
+            .filter(|i| i % 7 != 3)
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(
+            stored, want,
+            "the succeeded writes' rows, in order, and no others"
+        );
     }
 }

@@ -214,7 +214,7 @@ async fn login(
                 .ok_or(AppError::Unauthorized(ErrorCode::InvalidCredentials))?;
             audit::insert(
                 c,
-                &session_event("auth.login", &meta, user.id, &org.path, &sid, now),
+                session_event("auth.login", &meta, user.id, &org.path, &sid, now),
             )?;
             Ok((user, org))
         })
@@ -259,7 +259,7 @@ fn rotate(
             .unwrap_or_else(|| "/".into());
         audit::insert(
             c,
-            &session_event(
+            session_event(
                 "auth.refresh_reuse",
                 meta,
                 session.user_id,

@@ -2,6 +2,7 @@
 //! return `QueryResult` (or `AppError` where a constraint maps to a specific code) and never swallow errors.
 
 pub mod audit;
+pub mod batch;
 pub mod calendar;
 pub mod changes;
 pub mod contacts;

@@ -69,7 +69,7 @@ pub fn record(
 ) -> QueryResult<()> {
     insert(
         conn,
-        &NewAuditEvent {
+        NewAuditEvent {
             actor_id: Some(caller.user_id),
             action: e.action.into(),
             entity: e.entity.into(),
@@ -84,13 +84,17 @@ pub fn record(
 }
 
 /// Inserts a prepared event (for events without a logged-in caller, such as a login).
-pub fn insert(conn: &mut DbConn, e: &NewAuditEvent) -> QueryResult<()> {
+pub fn insert(conn: &mut DbConn, e: NewAuditEvent) -> QueryResult<()> {
+    // In the SQLite writer's batch, queued and inserted with the batch's other rows before it commits.
+    let Some(e) = super::batch::defer_audit(e) else {
+        return Ok(());
+    };
     // On the backend's own connection, with a fixed shape (`NULL`s bound, never left out): there diesel
     // keeps the prepared statement; through the two-backend connection it rendered and hashed the SQL on
     // every write (measured: 7 % of the SQLite writer's time under check-ins).
     let q = super::KeepPrepared(
         diesel::insert_into(audit_events::table)
-            .values(e)
+            .values(&e)
             .returning(audit_events::id),
     );
     crate::per_backend!(conn, |c| q.get_result::<i64>(c)).map(|_| ())

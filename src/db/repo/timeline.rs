@@ -32,16 +32,24 @@ pub fn record(
     actor_id: Option<i64>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    let row = super::batch::NewEvent {
+        customer_id,
+        kind: kind.to_owned(),
+        ref_id,
+        summary: summary.to_owned(),
+        actor_id,
+        at: now,
+    };
+    // In the SQLite writer's batch, queued and inserted with the batch's other rows before it commits.
+    let Some(row) = super::batch::defer_event(row) else {
+        return Ok(());
+    };
     // On the backend's own connection, where diesel keeps the prepared statement (every visit write).
-    let q = diesel::insert_into(customer_events::table).values((
-        customer_events::customer_id.eq(customer_id),
-        customer_events::kind.eq(kind),
-        customer_events::ref_id.eq(ref_id),
-        customer_events::summary.eq(summary),
-        customer_events::actor_id.eq(actor_id),
-        customer_events::at.eq(now),
-    ));
-    let q = super::KeepPrepared(q.returning(customer_events::id));
+    let q = super::KeepPrepared(
+        diesel::insert_into(customer_events::table)
+            .values(&row)
+            .returning(customer_events::id),
+    );
     crate::per_backend!(conn, |c| q.get_result::<i64>(c)).map(|_| ())
 }
 

@@ -1,0 +1,165 @@
+//! What the SQLite writer keeps in memory while it runs a batch of writes, and stores before the batch
+//! commits: sequence numbers, and the append-only rows of the audit log and the customer timeline.
+//!
+//! The writer holds the database's write lock from the first statement of a batch to its commit, so no
+//! other connection writes meanwhile. It reads the change counter once ([`begin`]); `changes::bump` then
+//! hands out the following numbers without a statement, and `audit::insert` and `timeline::record` queue
+//! their rows. [`end`] inserts the queued rows (one multi-row INSERT per table and 64 rows) and stores the
+//! last number, inside the batch's transaction: a write's rows commit or roll back with it. Sequence order
+//! stays commit order; a write that fails after taking a number leaves a gap, which sync does not mind (it
+//! asks for numbers above a token, never a count), and its queued rows are dropped ([`undo`]).
+//!
+//! Measured on the check-in benchmark: one UPDATE per write for the number, and one statement each per
+//! audit and timeline row, were about a fifth of the writer's time. Nothing inside a batch reads these rows
+//! back (they are read by the lists, on read connections, which see committed data only).
+//!
+//! On PostgreSQL, and on SQLite connections outside the writer (CLI, demo loader, scheduler), nothing is
+//! active and every call writes as it goes.
+
+use std::cell::RefCell;
+
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::models::NewAuditEvent;
+use crate::db::schema::{audit_events, customer_events, sync_counter};
+
+/// A timeline row (see `timeline::record`).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = customer_events, treat_none_as_default_value = false)]
+pub struct NewEvent {
+    pub customer_id: i64,
+    pub kind: String,
+    pub ref_id: Option<i64>,
+    pub summary: String,
+    pub actor_id: Option<i64>,
+    pub at: chrono::NaiveDateTime,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// The last number handed out and the counter's stored value.
+    last: i64,
+    stored: i64,
+    audits: Vec<NewAuditEvent>,
+    events: Vec<NewEvent>,
+}
+
+thread_local! {
+    /// Set while this thread runs a writer batch.
+    static BATCH: RefCell<Option<Pending>> = const { RefCell::new(None) };
+}
+
+/// Rows per multi-row INSERT (well under SQLite's limit of bound values).
+const CHUNK: usize = 64;
+
+/// Locks the counter row (the batch's first statement, which takes the write lock) and starts the batch
+/// on this thread. Does nothing on PostgreSQL.
+pub fn begin(conn: &mut DbConn) -> QueryResult<()> {
+    let DbConn::Sqlite(conn) = conn else {
+        return Ok(());
+    };
+    let stored: i64 = super::KeepPrepared(
+        diesel::update(sync_counter::table.find(1))
+            .set(sync_counter::value.eq(sync_counter::value))
+            .returning(sync_counter::value),
+    )
+    .get_result(conn)?;
+    BATCH.with(|b| {
+        *b.borrow_mut() = Some(Pending {
+            last: stored,
+            stored,
+            ..Pending::default()
+        })
+    });
+    Ok(())
+}
+
+/// The next sequence number, when this thread is in a batch.
+pub(super) fn take_seq() -> Option<i64> {
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let p = b.as_mut()?;
+        p.last += 1;
+        Some(p.last)
+    })
+}
+
+/// Queues an audit row when this thread is in a batch; gives it back otherwise.
+pub(super) fn defer_audit(row: NewAuditEvent) -> Option<NewAuditEvent> {
+    BATCH.with(|b| match b.borrow_mut().as_mut() {
+        Some(p) => {
+            p.audits.push(row);
+            None
+        }
+        None => Some(row),
+    })
+}
+
+/// Queues a timeline row when this thread is in a batch; gives it back otherwise.
+pub(super) fn defer_event(row: NewEvent) -> Option<NewEvent> {
+    BATCH.with(|b| match b.borrow_mut().as_mut() {
+        Some(p) => {
+            p.events.push(row);
+            None
+        }
+        None => Some(row),
+    })
+}
+
+/// How many rows are queued: taken before a write, so [`undo`] can drop that write's rows if it fails.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark(usize, usize);
+
+/// The current [`Mark`].
+pub fn mark() -> Mark {
+    BATCH.with(|b| match b.borrow().as_ref() {
+        Some(p) => Mark(p.audits.len(), p.events.len()),
+        None => Mark(0, 0),
+    })
+}
+
+/// Drops the rows queued since `mark` (the write that queued them rolled back to its savepoint).
+pub fn undo(mark: Mark) {
+    BATCH.with(|b| {
+        if let Some(p) = b.borrow_mut().as_mut() {
+            p.audits.truncate(mark.0);
+            p.events.truncate(mark.1);
+        }
+    });
+}
+
+/// Ends the batch on this thread: inserts the queued rows and stores the last sequence number taken.
+/// Call inside the batch's transaction, before it commits.
+pub fn end(conn: &mut DbConn) -> QueryResult<()> {
+    let Some(p) = BATCH.with(|b| b.borrow_mut().take()) else {
+        return Ok(());
+    };
+    let DbConn::Sqlite(conn) = conn else {
+        return Ok(());
+    };
+    for rows in p.audits.chunks(CHUNK) {
+        diesel::insert_into(audit_events::table)
+            .values(rows)
+            .execute(conn)?;
+    }
+    for rows in p.events.chunks(CHUNK) {
+        diesel::insert_into(customer_events::table)
+            .values(rows)
+            .execute(conn)?;
+    }
+    if p.last != p.stored {
+        super::KeepPrepared(
+            diesel::update(sync_counter::table.find(1))
+                .set(sync_counter::value.eq(p.last))
+                .returning(sync_counter::value),
+        )
+        .get_result::<i64>(conn)?;
+    }
+    Ok(())
+}
+
+/// Forgets the batch without storing anything (it rolls back).
+pub fn abandon() {
+    BATCH.with(|b| b.borrow_mut().take());
+}
