@@ -392,11 +392,7 @@ impl Db {
         let job: WriteJob = Box::new(move |conn| {
             // A savepoint inside the batch's transaction: an error undoes this write only, with the
             // rows it queued for the end of the batch.
-            let mark = crate::db::repo::batch::mark();
-            let result = span.in_scope(|| conn.transaction(f));
-            if result.is_err() {
-                crate::db::repo::batch::undo(mark);
-            }
+            let result = span.in_scope(|| crate::db::repo::batch::write(conn, f));
             Box::new(move |commit: Result<(), String>| {
                 let answer = match commit {
                     Ok(()) => result,

@@ -23,6 +23,7 @@ use diesel::prelude::*;
 use crate::db::DbConn;
 use crate::db::models::NewAuditEvent;
 use crate::db::schema::{audit_events, customer_events, sync_counter};
+use crate::error::AppError;
 
 /// A timeline row (see `timeline::record`).
 #[derive(Debug, Clone, Insertable)]
@@ -105,6 +106,45 @@ pub(super) fn defer_event(row: NewEvent) -> Option<NewEvent> {
         }
         None => Some(row),
     })
+}
+
+/// Runs one write of the writer's batch in a savepoint, so an error undoes this write only, with the rows it
+/// queued. On SQLite the savepoint's three statements are kept prepared: diesel's nested transaction sends
+/// them as text, parsed on every write (measured: a twentieth of the writer's time). Elsewhere it is
+/// diesel's transaction.
+pub fn write<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    if !matches!(conn, DbConn::Sqlite(_)) {
+        return conn.transaction(f);
+    }
+    let mark = mark();
+    run(conn, "SAVEPOINT fw_write")?;
+    let result = f(conn);
+    if result.is_err() {
+        undo(mark);
+        run(conn, "ROLLBACK TO fw_write")?;
+    }
+    run(conn, "RELEASE fw_write")?;
+    result
+}
+
+/// No row: what a savepoint statement returns.
+#[derive(QueryableByName)]
+struct NoRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    _never: i32,
+}
+
+/// Runs a fixed statement, kept prepared on SQLite.
+fn run(conn: &mut DbConn, sql: &'static str) -> QueryResult<()> {
+    match conn {
+        DbConn::Sqlite(c) => super::KeepPrepared(diesel::sql_query(sql))
+            .load::<NoRow>(c)
+            .map(|_| ()),
+        DbConn::Pg(c) => diesel::connection::SimpleConnection::batch_execute(c, sql),
+    }
 }
 
 /// How many rows are queued: taken before a write, so [`undo`] can drop that write's rows if it fails.
