@@ -7,7 +7,8 @@ use crate::db::DbConn;
 use crate::db::schema::{sync_counter, tombstones};
 
 /// Takes the next change sequence number. Call once per write transaction and stamp every row it touches:
-/// the counter row stays locked until commit, so sequence order is commit order.
+/// the counter row stays locked until commit, so sequence order is commit order. In the SQLite writer's
+/// batch, which holds that lock throughout, the number comes from memory (`batch`).
 pub fn bump(conn: &mut DbConn) -> QueryResult<i64> {
     if let Some(seq) = super::batch::take_seq() {
         return Ok(seq);
