@@ -533,13 +533,8 @@ mod tests {
         drop(db);
     }
 
-    /// The writer hands out sequence numbers in memory within a batch and stores the last one before the
-    /// batch commits: numbers never repeat across batches, a failed write leaves only a gap, and the
-    /// stored counter is the last number taken (the sync token of a caller who has everything).
-    #[test]
-    fn a_write_batch_hands_out_sequence_numbers_and_stores_the_last() {
-        use crate::db::repo::changes;
-
+    /// A migrated SQLite database with its writer thread, and a runtime to await writes on.
+    fn writer_db() -> (tempfile::TempDir, Db, tokio::runtime::Runtime) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("fw.db").display());
         let db = Db::new(&url, 2, Duration::from_secs(5)).unwrap();
@@ -547,6 +542,17 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
+        (dir, db, rt)
+    }
+
+    /// The writer hands out sequence numbers in memory within a batch and stores the last one before the
+    /// batch commits: numbers never repeat across batches, a failed write leaves only a gap, and the
+    /// stored counter is the last number taken (the sync token of a caller who has everything).
+    #[test]
+    fn a_write_batch_hands_out_sequence_numbers_and_stores_the_last() {
+        use crate::db::repo::changes;
+
+        let (_dir, db, rt) = writer_db();
         let start = changes::current(&mut db.get_sync().unwrap()).unwrap();
         // Queued together, so they may share a batch; one takes two numbers, one fails after taking one.
         let writes = (0..40).map(|i| {
@@ -601,13 +607,7 @@ mod tests {
         use crate::db::repo::audit;
         use crate::db::schema::audit_events;
 
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("fw.db").display());
-        let db = Db::new(&url, 2, Duration::from_secs(5)).unwrap();
-        db.migrate().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let (_dir, db, rt) = writer_db();
         let event = |i: usize| NewAuditEvent {
             actor_id: None,
             action: "test.write".into(),

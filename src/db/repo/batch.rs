@@ -88,20 +88,18 @@ pub(super) fn take_seq() -> Option<i64> {
 
 /// Queues an audit row when this thread is in a batch; gives it back otherwise.
 pub(super) fn defer_audit(row: NewAuditEvent) -> Option<NewAuditEvent> {
-    BATCH.with(|b| match b.borrow_mut().as_mut() {
-        Some(p) => {
-            p.audits.push(row);
-            None
-        }
-        None => Some(row),
-    })
+    defer(row, |p| &mut p.audits)
 }
 
 /// Queues a timeline row when this thread is in a batch; gives it back otherwise.
 pub(super) fn defer_event(row: NewEvent) -> Option<NewEvent> {
+    defer(row, |p| &mut p.events)
+}
+
+fn defer<R>(row: R, queue: fn(&mut Pending) -> &mut Vec<R>) -> Option<R> {
     BATCH.with(|b| match b.borrow_mut().as_mut() {
         Some(p) => {
-            p.events.push(row);
+            queue(p).push(row);
             None
         }
         None => Some(row),
