@@ -4,7 +4,7 @@
 //! The writer holds the database's write lock from the first statement of a batch to its commit, so no
 //! other connection writes meanwhile. It reads the change counter once ([`begin`]); `changes::bump` then
 //! hands out the following numbers without a statement, and `audit::insert` and `timeline::record` queue
-//! their rows. [`end`] inserts the queued rows (one multi-row INSERT per table and 64 rows) and stores the
+//! their rows. [`end`] inserts the queued rows (multi-row INSERTs, kept prepared) and stores the
 //! last number, inside the batch's transaction: a write's rows commit or roll back with it. Sequence order
 //! stays commit order; a write that fails after taking a number leaves a gap, which sync does not mind (it
 //! asks for numbers above a token, never a count), and its queued rows are dropped ([`undo`]).
@@ -51,8 +51,32 @@ thread_local! {
     static BATCH: RefCell<Option<Pending>> = const { RefCell::new(None) };
 }
 
-/// Rows per multi-row INSERT (well under SQLite's limit of bound values).
-const CHUNK: usize = 64;
+/// Inserts `rows` into `table` in multi-row INSERTs of 32, 16, 8, 4, 2 and 1 rows. A fixed-size array gives
+/// each size its own static query id, so diesel keeps each statement prepared; with a slice of any length it
+/// rendered and parsed the statement again in every batch (a third of the queued inserts' time). The rows
+/// bind `NULL` rather than `DEFAULT` (`treat_none_as_default_value = false`), so each chunk is one
+/// statement.
+macro_rules! insert_rows {
+    ($conn:expr, $table:ident, $rows:expr) => {{
+        let mut rest = &$rows[..];
+        while !rest.is_empty() {
+            insert_rows!(@size $conn, $table, rest, 32, 16, 8, 4, 2, 1);
+        }
+    }};
+    (@size $conn:expr, $table:ident, $rest:ident, $($n:literal),+) => {
+        $(
+            if $rest.len() >= $n {
+                let (head, tail) = $rest.split_at($n);
+                let rows = <&[_; $n]>::try_from(head).map_err(|_| {
+                    diesel::result::Error::QueryBuilderError("a chunk of the wrong size".into())
+                })?;
+                diesel::insert_into($table::table).values(rows).execute($conn)?;
+                $rest = tail;
+                continue;
+            }
+        )+
+    };
+}
 
 /// Locks the counter row (the batch's first statement, which takes the write lock) and starts the batch
 /// on this thread. Does nothing on PostgreSQL.
@@ -176,16 +200,8 @@ pub fn end(conn: &mut DbConn) -> QueryResult<()> {
     let DbConn::Sqlite(conn) = conn else {
         return Ok(());
     };
-    for rows in p.audits.chunks(CHUNK) {
-        diesel::insert_into(audit_events::table)
-            .values(rows)
-            .execute(conn)?;
-    }
-    for rows in p.events.chunks(CHUNK) {
-        diesel::insert_into(customer_events::table)
-            .values(rows)
-            .execute(conn)?;
-    }
+    insert_rows!(conn, audit_events, p.audits);
+    insert_rows!(conn, customer_events, p.events);
     if p.last != p.stored {
         super::KeepPrepared(
             diesel::update(sync_counter::table.find(1))
