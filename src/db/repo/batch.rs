@@ -159,22 +159,18 @@ struct NoRow {
     _never: i32,
 }
 
-/// Runs a fixed statement, kept prepared on SQLite.
+/// Runs a fixed statement, kept prepared.
 fn run(conn: &mut DbConn, sql: &'static str) -> QueryResult<()> {
-    match conn {
-        DbConn::Sqlite(c) => super::KeepPrepared(diesel::sql_query(sql))
-            .load::<NoRow>(c)
-            .map(|_| ()),
-        DbConn::Pg(c) => diesel::connection::SimpleConnection::batch_execute(c, sql),
-    }
+    let q = super::KeepPrepared(diesel::sql_query(sql));
+    crate::per_backend!(conn, |c| q.load::<NoRow>(c)).map(|_| ())
 }
 
 /// How many rows are queued: taken before a write, so [`undo`] can drop that write's rows if it fails.
 #[derive(Debug, Clone, Copy)]
-pub struct Mark(usize, usize);
+struct Mark(usize, usize);
 
 /// The current [`Mark`].
-pub fn mark() -> Mark {
+fn mark() -> Mark {
     BATCH.with(|b| match b.borrow().as_ref() {
         Some(p) => Mark(p.audits.len(), p.events.len()),
         None => Mark(0, 0),
@@ -182,7 +178,7 @@ pub fn mark() -> Mark {
 }
 
 /// Drops the rows queued since `mark` (the write that queued them rolled back to its savepoint).
-pub fn undo(mark: Mark) {
+fn undo(mark: Mark) {
     BATCH.with(|b| {
         if let Some(p) = b.borrow_mut().as_mut() {
             p.audits.truncate(mark.0);
