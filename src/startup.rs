@@ -35,7 +35,7 @@ pub struct AppState {
     /// Rendered list rows of customers (masked), by id and version.
     pub customer_rows: api::rendered::RenderedRows,
     /// Rendered list rows of users (with their org), by id and version.
-    pub user_rows: api::rendered::RenderedRows,
+    pub user_rows: api::rendered::RenderedRows<(i64, i64)>,
     /// This week's birthdays of each manager's customers (`/me/today`), by user and version.
     pub birthdays: api::notifications::BirthdayCache,
     /// Rendered reminders (`/me/today`) by id and version, one cache per language (zh-CN, en).

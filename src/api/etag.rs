@@ -11,6 +11,11 @@ pub fn tag(kind: char, id: i64, seq: i64) -> String {
     format!("W/\"{kind}{id}-{seq}\"")
 }
 
+/// A weak tag of a view made of two records, each with its own change number.
+pub fn tag_pair(kind: char, id: i64, seq: i64, other: i64) -> String {
+    format!("W/\"{kind}{id}-{seq}.{other}\"")
+}
+
 /// Whether an `If-None-Match` header value matches `tag` (weak comparison; `*` matches anything).
 pub fn none_match(header: &str, tag: &str) -> bool {
     let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();

@@ -19,7 +19,7 @@ use super::utc;
 use crate::auth::caller::Auth;
 use crate::db::DbConn;
 use crate::db::repo::inbox::{self, InboxRow, ReminderRow};
-use crate::db::repo::{preferences, tasks};
+use crate::db::repo::{changes, preferences, tasks};
 use crate::domain::calendar::local_date;
 use crate::domain::paging::finish_page;
 use crate::domain::reminders::{
@@ -772,8 +772,15 @@ fn week_birthdays(
     if let Some(kept) = state.birthdays.get(me, &key) {
         return Ok(kept);
     }
+    // Kept only under a version that no write still in flight can undercut: on PostgreSQL a change numbered
+    // below `highest` may commit after the version was read and leave the version as it was. Once every number
+    // up to `highest` is settled, any later change to these customers takes a higher one. (Always so on
+    // SQLite, where numbers commit in order.)
+    let settled = changes::settled(c)?;
     let found: Arc<[Birthday]> = birthdays(c, me, today, rule)?.into();
-    state.birthdays.put(me, key, found.clone());
+    if highest.is_none_or(|h| h <= settled) {
+        state.birthdays.put(me, key, found.clone());
+    }
     Ok(found)
 }
 

@@ -9,8 +9,8 @@
 //! - Update: the responsible manager, or a leader/admin above them (a team member who only sees the customer:
 //!   403). Each stage change adds a history line and a line in the customer archive; a closed (won/lost)
 //!   opportunity is read-only (409 `not_editable`).
-//! - Detail: a weak `ETag` from the larger of the opportunity's and its customer's change sequence (the view
-//!   shows the customer's name); `If-None-Match` answers 304.
+//! - Detail: a weak `ETag` from the opportunity's and its customer's change numbers (the view shows the
+//!   customer's name); `If-None-Match` answers 304.
 //! - Every write bumps the change sequence (opportunities are synced).
 
 pub mod dto;
@@ -321,11 +321,12 @@ async fn get_opportunity(
     Ok(etag::reply(if_none_match.as_deref(), tag, &o))
 }
 
-/// The detail view of a row and its `ETag`. Sequence numbers are global and grow with every write, so the
-/// larger of the opportunity's and its customer's changes whenever either does.
+/// The detail view of a row and its `ETag`. Every write stamps a new change number, so the pair of the
+/// opportunity's and its customer's changes whenever either does. (Not their larger: on PostgreSQL numbers
+/// commit in any order, so a write to one may take a number below the other's.)
 fn detail(c: &mut DbConn, o: Opportunity) -> AppResult<(OpportunityResponse, String)> {
     let (name, customer_seq) = opportunities::customer_name_seq(c, o.customer_id)?;
-    let tag = etag::tag('o', o.id, o.seq.max(customer_seq));
+    let tag = etag::tag_pair('o', o.id, o.seq, customer_seq);
     Ok((OpportunityResponse::from_row(o, name), tag))
 }
 

@@ -18,7 +18,10 @@ const SHARDS: usize = 16;
 type Shard<V> = Mutex<HashMap<i64, (V, Arc<[u8]>)>>;
 
 /// Rendered JSON by record id and version, bounded by a number of records. A version is anything that
-/// changes with each write of what the JSON shows and only grows (a `seq`, or a tuple of such).
+/// changes with each write of what the JSON shows (a `seq`, or a tuple of such). A later write almost always
+/// takes a higher one; on PostgreSQL two writes racing on one record may leave it at the lower (numbers
+/// commit in any order), and then the record is rendered on each read until its next write: a cost, never a
+/// stale answer, since a kept row is used only at its exact version.
 pub struct RenderedRows<V = i64> {
     shards: Vec<Shard<V>>,
     per_shard: usize,

@@ -233,9 +233,10 @@ async fn list_users(
         .body(body))
 }
 
-/// The cache key of a user's list row: their id and the newer of the two versions.
-fn version((id, user_seq, org_seq): UserKey) -> (i64, i64) {
-    (id, user_seq.max(org_seq))
+/// The cache key of a user's list row: their id and both versions (not the newer of the two: on PostgreSQL
+/// change numbers commit in any order, so a new version of one may be below the other).
+fn version((id, user_seq, org_seq): UserKey) -> (i64, (i64, i64)) {
+    (id, (user_seq, org_seq))
 }
 
 /// One user in the caller's scope.

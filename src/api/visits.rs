@@ -113,7 +113,7 @@ fn check_in_tx(
     };
     // The radius is not a setting yet: the default 500 m applies.
     let (distance, flags) = geo::assess(&facts, &FlagRules::default());
-    let early = changes::early(c)?;
+    let seq = changes::bump(c)?;
     let new = NewVisit {
         customer_id: customer.id,
         manager_id: caller.user_id,
@@ -126,8 +126,7 @@ fn check_in_tx(
         datum: input.datum.as_str().to_owned(),
         distance_m: distance.map(|d| (d * 10.0).round() / 10.0),
         flags: visit::encode_flags(&flags),
-        // On PostgreSQL, stamped with the real sequence number at the end of the transaction (`stamp`).
-        seq: early.unwrap_or(0),
+        seq,
         created_at: now,
         updated_at: now,
     };
@@ -144,22 +143,14 @@ fn check_in_tx(
     )?;
     let entry = Entry::new("visit.check_in", "visit", v.id, &caller.org_path);
     audit::record(c, caller, entry, now)?;
-    let id = v.id;
     // The answer without `view_parts`' reads: the customer's name is at hand, and a new visit has no
     // report.
     let manager = visits::person(c, caller.user_id)?.unwrap_or_default();
     let view = VisitResponse::from_row(v, customer.name, manager, false);
-    let answer = Answer::new(StatusCode::CREATED, &view)?;
-    if early.is_none() {
-        stamp(c, id, now)?;
-    }
-    Ok(answer)
+    Answer::new(StatusCode::CREATED, &view)
 }
 
-/// Takes the change sequence number and stamps the visit with it: the last statement of every visit write,
-/// so the counter row (locked from the bump until commit, which keeps sequence order = commit order) is held
-/// for the shortest time and concurrent writes do not queue behind each other's reads. (A check-in on SQLite
-/// takes its number up front instead: `changes::early`.)
+/// Takes a change sequence number and stamps the visit with it (a write to the visit's report).
 fn stamp(c: &mut DbConn, id: i64, now: NaiveDateTime) -> AppResult<()> {
     let seq = changes::bump(c)?;
     visits::touch(c, id, seq, now)?;
@@ -236,7 +227,7 @@ fn check_out_tx(
     let id = v.id;
     (v.checked_out_at, v.duration_secs, v.updated_at) = (Some(at), Some(secs), now);
     let answer = Answer::new(StatusCode::OK, &view_one(c, v)?)?;
-    // Last: the sequence number, with the closing columns in the same statement.
+    // The sequence number is stamped with the closing columns in the same statement.
     let seq = changes::bump(c)?;
     visits::check_out(c, id, at, secs, seq, now)?;
     Ok(answer)

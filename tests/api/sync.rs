@@ -385,3 +385,85 @@ async fn sync_is_scoped_and_validates_its_query(app: TestApp) {
         .await
         .problem(401, "missing_token");
 }
+
+/// PostgreSQL takes change numbers without a lock, so writes commit out of number order. A sync that ran
+/// while a lower number was still in flight must not move its token past that number: the change arrives
+/// in the next delta. (SQLite's one writer commits in number order; nothing to hold open there.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_committed_after_a_higher_one_still_reaches_the_phone() {
+    use diesel::prelude::*;
+    use fieldwork::db::repo::changes;
+    use fieldwork::db::schema::customers;
+    let Some(app) = TestApp::spawn_pg().await else {
+        return;
+    };
+    let m1 = app.login("M0001").await;
+    let early = seed_customer(&app, "M0001", "钱早", None).await;
+    let late = seed_customer(&app, "M0001", "孙晚", None).await;
+    let mut phone = Phone::default();
+    phone.sync(&app, &m1, 100).await;
+
+    // A write that takes its number and renames `early`, then waits before it commits.
+    let (taken_tx, taken) = std::sync::mpsc::channel::<i64>();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let db = app.db.clone();
+    let held = tokio::task::spawn_blocking(move || {
+        let mut conn = db.get_sync().unwrap();
+        let c: &mut fieldwork::db::DbConn = &mut conn;
+        c.transaction::<_, diesel::result::Error, _>(|c| {
+            let seq = changes::bump(c)?;
+            diesel::update(customers::table.find(early))
+                .set((customers::name.eq("钱早改"), customers::seq.eq(seq)))
+                .execute(c)?;
+            taken_tx.send(seq).unwrap();
+            go_rx.recv().unwrap();
+            Ok(())
+        })
+        .unwrap();
+    });
+    let held_seq = tokio::task::spawn_blocking(move || taken.recv().unwrap())
+        .await
+        .unwrap();
+
+    // Meanwhile the API renames `late`: a higher number, committed first.
+    app.patch(
+        &format!("/api/v1/customers/{late}"),
+        &m1,
+        &json!({ "name": "孙晚改" }),
+    )
+    .await
+    .expect(200);
+    let during = phone.sync(&app, &m1, 100).await;
+    let token = decode_seq(phone.token.as_deref().unwrap());
+    assert!(
+        token < held_seq,
+        "token {token} passed number {held_seq}, still in flight"
+    );
+    assert!(
+        delivered(&during, "customers").is_empty(),
+        "nothing above the number in flight is delivered: {during:?}"
+    );
+
+    go.send(()).unwrap();
+    held.await.unwrap();
+    let after = phone.sync(&app, &m1, 100).await;
+    let names: HashMap<i64, String> = after
+        .iter()
+        .flat_map(|p| p["changes"]["customers"].as_array().unwrap().clone())
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap(),
+                r["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(names.get(&early).map(String::as_str), Some("钱早改"));
+    assert_eq!(names.get(&late).map(String::as_str), Some("孙晚改"));
+}
+
+/// The sequence number of a sync token.
+fn decode_seq(token: &str) -> i64 {
+    fieldwork::api::sync::decode_token(token)
+        .expect("a token of this API")
+        .seq
+}

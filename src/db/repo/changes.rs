@@ -6,41 +6,62 @@ use diesel::prelude::*;
 use crate::db::DbConn;
 use crate::db::schema::{sync_counter, tombstones};
 
-/// Takes the next change sequence number. Call once per write transaction and stamp every row it touches:
-/// the counter row stays locked until commit, so sequence order is commit order. In the SQLite writer's
-/// batch, which holds that lock throughout, the number comes from memory (`batch`).
+/// Takes the next change sequence number. Call once per write transaction and stamp every row it touches.
+///
+/// - SQLite: the `sync_counter` row, locked from here until commit (the writer's batch holds that lock
+///   throughout and hands numbers out from memory: `batch`), so sequence order is commit order.
+/// - PostgreSQL: `take_change_seq()` (migration `change_sequence`): a sequence, no lock held through the
+///   commit; the number stays marked in flight until the transaction ends, and sync reads only up to
+///   [`settled`].
 pub fn bump(conn: &mut DbConn) -> QueryResult<i64> {
     if let Some(seq) = super::batch::take_seq() {
         return Ok(seq);
     }
-    // On the backend's own connection, where diesel keeps the statement prepared (every write runs it).
-    let q = super::KeepPrepared(
-        diesel::update(sync_counter::table.find(1))
-            .set(sync_counter::value.eq(sync_counter::value + 1))
-            .returning(sync_counter::value),
-    );
-    crate::per_backend!(conn, |c| q.get_result(c))
-}
-
-/// The sequence number for a write that stamps its rows as it writes them, on SQLite only.
-///
-/// SQLite's single writer commits a whole batch at once, so where in a write the number is taken changes
-/// no order, and taking it first saves the UPDATE that would stamp a new row afterwards (and the row's
-/// `seq` index entry written twice). `None` on PostgreSQL, where the counter row stays locked from the bump
-/// until commit and concurrent writes queue behind it: take it last there, with [`bump`].
-pub fn early(conn: &mut DbConn) -> QueryResult<Option<i64>> {
     match conn {
-        DbConn::Sqlite(_) => bump(conn).map(Some),
-        DbConn::Pg(_) => Ok(None),
+        // On the backend's own connection, where diesel keeps the statement prepared (every write runs it).
+        DbConn::Sqlite(c) => super::KeepPrepared(
+            diesel::update(sync_counter::table.find(1))
+                .set(sync_counter::value.eq(sync_counter::value + 1))
+                .returning(sync_counter::value),
+        )
+        .get_result(c),
+        DbConn::Pg(c) => diesel::select(take_change_seq()).get_result(c),
     }
 }
 
-/// The latest sequence number (the token of a caller who has everything).
+diesel::define_sql_function! {
+    /// The next change number, marked in flight until the transaction ends (PostgreSQL).
+    fn take_change_seq() -> diesel::sql_types::BigInt;
+}
+
+diesel::define_sql_function! {
+    /// The highest change number below every number still in flight (PostgreSQL).
+    fn settled_change_seq() -> diesel::sql_types::BigInt;
+}
+
+/// The highest change number whose write, and every write numbered before it, has ended: a sync reads no
+/// change above it, so its token never passes a change that commits later with a lower number.
+///
+/// On SQLite, numbers are taken in commit order, so every number a reader sees is settled (`i64::MAX`, no
+/// statement). On PostgreSQL, numbers are taken without a lock and commit in any order: this is one below
+/// the lowest number still in flight (or the last one taken). Call it before the reads it bounds: each of
+/// them then sees every write numbered up to it.
+pub fn settled(conn: &mut DbConn) -> QueryResult<i64> {
+    match conn {
+        DbConn::Sqlite(_) => Ok(i64::MAX),
+        DbConn::Pg(c) => diesel::select(settled_change_seq()).get_result(c),
+    }
+}
+
+/// The latest settled sequence number (the token of a caller who has everything).
 pub fn current(conn: &mut DbConn) -> QueryResult<i64> {
-    sync_counter::table
-        .find(1)
-        .select(sync_counter::value)
-        .first(conn)
+    match conn {
+        DbConn::Sqlite(_) => sync_counter::table
+            .find(1)
+            .select(sync_counter::value)
+            .first(conn),
+        DbConn::Pg(_) => settled(conn),
+    }
 }
 
 /// Who could see an object before it left their view.

@@ -145,8 +145,8 @@ pub struct ReminderRow {
 }
 
 /// What a reminder shows depends on the reminder (its `version`: every update adds one) and on its customer
-/// while not archived (the customer's `seq`: every write takes a new, higher one; `None` without a customer
-/// or once archived). Both only grow, so a newer state orders after an older one.
+/// while not archived (the customer's `seq`: every write takes a new one; `None` without a customer or once
+/// archived). Both change with every write; a kept row is used only under the exact version it was read at.
 pub type ReminderVersion = (i64, Option<i64>);
 
 /// An open reminder's place on the home screen and its version, without its content.
@@ -340,9 +340,10 @@ pub struct HomeHead {
     #[diesel(deserialize_as = OptTs)]
     pub visit_checked_in_at: Option<NaiveDateTime>,
     /// The version of the user's own live customers: the highest `seq` among them and how many there are.
-    /// Every write to a customer takes a new, higher `seq`, so a customer changed or gained raises the
-    /// highest, and one lost (archived, moved away) without other change lowers the count: the pair
-    /// changes whenever the set or any of its records does.
+    /// Every write to a customer takes a new `seq`, higher than every number settled when it starts, so once
+    /// the highest is settled (`changes::settled`; always on SQLite) a customer changed or gained raises it,
+    /// and one lost (archived, moved away) without other change lowers the count: the pair then changes
+    /// whenever the set or any of its records does.
     pub customers_seq: Option<i64>,
     pub customers_live: Option<i64>,
 }

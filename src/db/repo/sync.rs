@@ -1,7 +1,7 @@
 //! Delta sync: the rows of each synced entity in the caller's scope after a position in the change
 //! sequence, and the tombstones addressed to the caller.
 //!
-//! Every write transaction bumps one counter and stamps the rows it touches with it (`changes::bump`), so
+//! Every write transaction takes one change number and stamps the rows it touches with it (`changes::bump`), so
 //! `(seq, rank, id)` orders every change totally: `rank` breaks ties between entities of one transaction
 //! (tombstones first, so a removal never hides a re-stamp of the same write), `id` within one entity. Each
 //! query below reads at most `limit` rows after a [`Key`], ordered by that key; the caller merges them.
@@ -66,17 +66,23 @@ pub struct Removal {
     pub entity_id: i64,
 }
 
-/// Rows of `$t` strictly after key `$k` for entity rank `$rank`.
+/// Rows of `$t` strictly after key `$k` for entity rank `$rank`, up to sequence number `$upto` (settled).
 macro_rules! after {
-    ($t:ident, $rank:expr, $k:expr) => {{
+    ($t:ident, $rank:expr, $k:expr, $upto:expr) => {{
         let k: Key = $k;
         let rank = $rank as i64;
+        let upto = $t::seq.le($upto);
         let f: Filter<$t::table> = if rank > k.rank {
-            Box::new($t::seq.ge(k.seq))
+            Box::new($t::seq.ge(k.seq).and(upto))
         } else if rank == k.rank {
-            Box::new($t::seq.gt(k.seq).or($t::seq.eq(k.seq).and($t::id.gt(k.id))))
+            Box::new(
+                $t::seq
+                    .gt(k.seq)
+                    .or($t::seq.eq(k.seq).and($t::id.gt(k.id)))
+                    .and(upto),
+            )
         } else {
-            Box::new($t::seq.gt(k.seq))
+            Box::new($t::seq.gt(k.seq).and(upto))
         };
         f
     }};
@@ -127,7 +133,11 @@ pub struct Changes {
 }
 
 /// Up to `limit` changes of each entity after `k` in `scope` (the caller merges and cuts to `limit`).
+///
+/// Reads nothing numbered above `changes::settled`, taken first: a write numbered lower may commit after
+/// these reads (PostgreSQL), and a token past its number would skip it.
 pub fn after(conn: &mut DbConn, scope: &Scope, k: Key, limit: i64) -> QueryResult<Changes> {
+    let upto = super::changes::settled(conn)?;
     let visible = match scope.reach {
         Reach::Own => Visible::Ids(
             customers::table
@@ -139,7 +149,7 @@ pub fn after(conn: &mut DbConn, scope: &Scope, k: Key, limit: i64) -> QueryResul
     };
     let customers = customers::table
         .filter(scope::customers(scope))
-        .filter(after!(customers, Rank::Customer, k))
+        .filter(after!(customers, Rank::Customer, k, upto))
         .order((customers::seq.asc(), customers::id.asc()))
         .limit(limit)
         .select(Customer::as_select())
@@ -147,7 +157,7 @@ pub fn after(conn: &mut DbConn, scope: &Scope, k: Key, limit: i64) -> QueryResul
     let contacts = customer_contacts::table
         .filter(customer_contacts::archived_at.is_null())
         .filter(of_visible!(customer_contacts, &visible))
-        .filter(after!(customer_contacts, Rank::Contact, k))
+        .filter(after!(customer_contacts, Rank::Contact, k, upto))
         .order((customer_contacts::seq.asc(), customer_contacts::id.asc()))
         .limit(limit)
         .select(Contact::as_select())
@@ -155,7 +165,7 @@ pub fn after(conn: &mut DbConn, scope: &Scope, k: Key, limit: i64) -> QueryResul
     let holdings = holdings::table
         .filter(holdings::archived_at.is_null())
         .filter(of_visible!(holdings, &visible))
-        .filter(after!(holdings, Rank::Holding, k))
+        .filter(after!(holdings, Rank::Holding, k, upto))
         .order((holdings::seq.asc(), holdings::id.asc()))
         .limit(limit)
         .select(Holding::as_select())
@@ -164,7 +174,7 @@ pub fn after(conn: &mut DbConn, scope: &Scope, k: Key, limit: i64) -> QueryResul
         use visits_t as visits;
         visits::table
             .filter(self::visits::scoped(conn, scope)?)
-            .filter(after!(visits, Rank::Visit, k))
+            .filter(after!(visits, Rank::Visit, k, upto))
             .order((visits::seq.asc(), visits::id.asc()))
             .limit(limit)
             .select(Visit::as_select())
@@ -174,7 +184,7 @@ pub fn after(conn: &mut DbConn, scope: &Scope, k: Key, limit: i64) -> QueryResul
         use crate::db::schema::opportunities;
         opportunities::table
             .filter(self::opportunities::scoped(conn, scope)?)
-            .filter(after!(opportunities, Rank::Opportunity, k))
+            .filter(after!(opportunities, Rank::Opportunity, k, upto))
             .order((opportunities::seq.asc(), opportunities::id.asc()))
             .limit(limit)
             .select(Opportunity::as_select())
@@ -184,7 +194,7 @@ pub fn after(conn: &mut DbConn, scope: &Scope, k: Key, limit: i64) -> QueryResul
         use worklogs_t as worklogs;
         worklogs::table
             .filter(self::worklogs::scoped(scope))
-            .filter(after!(worklogs, Rank::Worklog, k))
+            .filter(after!(worklogs, Rank::Worklog, k, upto))
             .order((worklogs::seq.asc(), worklogs::id.asc()))
             .limit(limit)
             .select(Worklog::as_select())
@@ -192,7 +202,7 @@ pub fn after(conn: &mut DbConn, scope: &Scope, k: Key, limit: i64) -> QueryResul
     };
     let removed = tombstones::table
         .filter(addressed_to(scope))
-        .filter(after!(tombstones, Rank::Tombstone, k))
+        .filter(after!(tombstones, Rank::Tombstone, k, upto))
         .order((tombstones::seq.asc(), tombstones::id.asc()))
         .limit(limit)
         .select((

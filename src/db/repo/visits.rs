@@ -220,8 +220,8 @@ pub fn insert(conn: &mut DbConn, new: NewVisit) -> QueryResult<Visit> {
 }
 
 /// Serialises the visit writes of one manager until the transaction ends, so that two concurrent
-/// check-ins cannot both find no open visit (and two check-outs cannot both close one). Visit writes take
-/// the change sequence number last, so the counter row no longer serialises them. PostgreSQL only: SQLite
+/// check-ins cannot both find no open visit (and two check-outs cannot both close one): nothing else
+/// serialises them (the change number takes no lock: `changes::bump`). PostgreSQL only: SQLite
 /// has a single writer connection, whose transactions never overlap.
 pub fn lock_manager(conn: &mut DbConn, manager_id: i64) -> QueryResult<()> {
     match conn {
