@@ -461,6 +461,56 @@ async fn a_change_committed_after_a_higher_one_still_reaches_the_phone() {
     assert_eq!(names.get(&late).map(String::as_str), Some("孙晚改"));
 }
 
+/// Advisory locks are database-wide, and one database may hold several schemas of this application (the tests
+/// run each in its own): a write in flight in one schema, even with a lower number, must not hold back the
+/// sync of another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_in_flight_in_another_schema_does_not_hold_back_sync() {
+    use diesel::prelude::*;
+    use fieldwork::db::repo::changes;
+    let (Some(app), Some(other)) = (TestApp::spawn_pg().await, TestApp::spawn_pg().await) else {
+        return;
+    };
+    let m1 = app.login("M0001").await;
+    let c = seed_customer(&app, "M0001", "周隔壁", None).await;
+    let mut phone = Phone::default();
+    phone.sync(&app, &m1, 100).await;
+
+    // The other schema takes number 2 (below anything here) and waits before it commits.
+    let (taken_tx, taken) = std::sync::mpsc::channel::<i64>();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let db = other.db.clone();
+    let held = tokio::task::spawn_blocking(move || {
+        let mut conn = db.get_sync().unwrap();
+        let c: &mut fieldwork::db::DbConn = &mut conn;
+        diesel::sql_query("SELECT setval('change_seq', 1)")
+            .execute(c)
+            .unwrap();
+        c.transaction::<_, diesel::result::Error, _>(|c| {
+            taken_tx.send(changes::bump(c)?).unwrap();
+            go_rx.recv().unwrap();
+            Ok(())
+        })
+        .unwrap();
+    });
+    let held_seq = tokio::task::spawn_blocking(move || taken.recv().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(held_seq, 2);
+
+    app.patch(
+        &format!("/api/v1/customers/{c}"),
+        &m1,
+        &json!({ "name": "周隔壁改" }),
+    )
+    .await
+    .expect(200);
+    let pages = phone.sync(&app, &m1, 100).await;
+    go.send(()).unwrap();
+    held.await.unwrap();
+    assert_eq!(delivered(&pages, "customers"), vec![c]);
+}
+
 /// The sequence number of a sync token.
 fn decode_seq(token: &str) -> i64 {
     fieldwork::api::sync::decode_token(token)
