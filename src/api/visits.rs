@@ -143,9 +143,9 @@ fn check_in_tx(
     )?;
     let entry = Entry::new("visit.check_in", "visit", v.id, &caller.org_path);
     audit::record(c, caller, entry, now)?;
-    // The answer without `view_parts`' reads: the customer's name is at hand, and a new visit has no
-    // report.
-    let manager = visits::person(c, caller.user_id)?.unwrap_or_default();
+    // The answer without `view_parts`' reads: the customer's and the caller's names are at hand, and a new
+    // visit has no report.
+    let manager = (caller.name.clone(), caller.employee_no.clone());
     let view = VisitResponse::from_row(v, customer.name, manager, false);
     Answer::new(StatusCode::CREATED, &view)
 }

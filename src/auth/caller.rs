@@ -106,6 +106,8 @@ impl Auth {
             role,
             org_id: row.org_id,
             org_path: row.org_path,
+            name: row.name,
+            employee_no: row.employee_no,
             meta: self.meta.clone(),
         })
     }
@@ -126,6 +128,8 @@ impl Auth {
             role,
             org_id: org.id,
             org_path: org.path.clone(),
+            name: user.name.clone(),
+            employee_no: user.employee_no.clone(),
             meta: self.meta.clone(),
         };
         Ok((caller, user, org))
@@ -162,6 +166,10 @@ pub struct Caller {
     pub org_id: i64,
     /// The materialized path of the user's org.
     pub org_path: String,
+    /// The user's name (read with the session, so answers that show their author need no second query).
+    pub name: String,
+    /// The user's employee number.
+    pub employee_no: String,
     /// Request id and client address.
     pub meta: RequestMeta,
 }

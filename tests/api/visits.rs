@@ -191,6 +191,14 @@ async fn check_in_measures_the_distance_and_flags(app: TestApp) {
     assert!(flags(&v).is_empty(), "{v}");
     assert_eq!(v["customer"], json!({ "id": c1, "name": "近处客户" }));
     assert_eq!(v["manager"]["employee_no"], "M0001");
+    // The check-in answers with the name read with the session; the detail reads it from the user.
+    let shown = app
+        .get(&format!("/api/v1/visits/{}", v["id"]), &m1)
+        .await
+        .expect(200)
+        .body;
+    assert!(!v["manager"]["name"].as_str().unwrap().is_empty(), "{v}");
+    assert_eq!(v["manager"], shown["manager"]);
     assert_eq!(v["datum"], "wgs84");
     assert_eq!(v["has_report"], false);
     assert!(v["checked_out_at"].is_null() && v["duration_secs"].is_null());

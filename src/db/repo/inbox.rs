@@ -389,7 +389,14 @@ pub fn home_head(
         .filter(users::active.eq(true))
         .order(visits::id.desc())
         .select((
-            (users::id, users::role, users::org_id, orgs::path),
+            (
+                users::id,
+                users::role,
+                users::org_id,
+                orgs::path,
+                users::name,
+                users::employee_no,
+            ),
             preferences::language.nullable(),
             unread,
             visits::id.nullable(),

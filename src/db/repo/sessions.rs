@@ -18,6 +18,10 @@ pub struct CallerRow {
     pub org_id: i64,
     /// Org path.
     pub org_path: String,
+    /// The user's name.
+    pub name: String,
+    /// The user's employee number.
+    pub employee_no: String,
 }
 
 /// The caller behind a live (unrevoked, unexpired) session of an active user, in one query.
@@ -38,7 +42,14 @@ pub fn load_caller(
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .filter(users::active.eq(true))
-        .select((users::id, users::role, users::org_id, orgs::path))
+        .select((
+            users::id,
+            users::role,
+            users::org_id,
+            orgs::path,
+            users::name,
+            users::employee_no,
+        ))
         .limit(1);
     let q = super::KeepPrepared(q);
     crate::per_backend!(conn, |c| q.get_result(c).optional())
