@@ -1108,11 +1108,12 @@ async fn today_shows_each_section(app: TestApp) {
 }
 
 /// The names in this week's birthdays of `/me/today`.
-/// A new customer "寿星" of the caller, born in 1990 on `day`'s month and day: (id, path). Created through
+/// A new customer "寿星" of the caller, born in 1988 (a leap year, so 29 February exists) on `day`'s month
+/// and day: (id, path). Created through
 /// the API (not `birthday_customer`, which writes the row straight into the database) so that it takes
 /// its `seq` as every real write does: the home screen's kept answers are keyed by it.
 async fn api_birthday_customer(app: &TestApp, token: &str, day: NaiveDate) -> (i64, String) {
-    let born = format!("1990-{:02}-{:02}", day.month(), day.day());
+    let born = format!("1988-{:02}-{:02}", day.month(), day.day());
     let body = json!({"kind": "individual", "name": "寿星", "birthday": born});
     let c = app
         .post("/api/v1/customers", Some(token), &body)
@@ -1140,7 +1141,7 @@ async fn today_birthdays_follow_every_change_at_once(app: TestApp) {
     let m5 = app.login("M0005").await;
     let l1 = app.login("L0001").await;
     let today = today();
-    let on = |d: NaiveDate| format!("1990-{:02}-{:02}", d.month(), d.day());
+    let on = |d: NaiveDate| format!("1988-{:02}-{:02}", d.month(), d.day());
     let next_week = today + Duration::days(7);
     assert!(birthday_names(&app, &m6).await.is_empty());
     let (id, path) = api_birthday_customer(&app, &m6, today).await;
