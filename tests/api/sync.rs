@@ -392,7 +392,6 @@ async fn sync_is_scoped_and_validates_its_query(app: TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_committed_after_a_higher_one_still_reaches_the_phone() {
     use diesel::prelude::*;
-    use fieldwork::db::repo::changes;
     use fieldwork::db::schema::customers;
     let Some(app) = TestApp::spawn_pg().await else {
         return;
@@ -404,26 +403,13 @@ async fn a_change_committed_after_a_higher_one_still_reaches_the_phone() {
     phone.sync(&app, &m1, 100).await;
 
     // A write that takes its number and renames `early`, then waits before it commits.
-    let (taken_tx, taken) = std::sync::mpsc::channel::<i64>();
-    let (go, go_rx) = std::sync::mpsc::channel::<()>();
-    let db = app.db.clone();
-    let held = tokio::task::spawn_blocking(move || {
-        let mut conn = db.get_sync().unwrap();
-        let c: &mut fieldwork::db::DbConn = &mut conn;
-        c.transaction::<_, diesel::result::Error, _>(|c| {
-            let seq = changes::bump(c)?;
-            diesel::update(customers::table.find(early))
-                .set((customers::name.eq("钱早改"), customers::seq.eq(seq)))
-                .execute(c)?;
-            taken_tx.send(seq).unwrap();
-            go_rx.recv().unwrap();
-            Ok(())
-        })
-        .unwrap();
-    });
-    let held_seq = tokio::task::spawn_blocking(move || taken.recv().unwrap())
-        .await
-        .unwrap();
+    let (held_seq, go, held) = hold_write(&app, None, move |c, seq| {
+        diesel::update(customers::table.find(early))
+            .set((customers::name.eq("钱早改"), customers::seq.eq(seq)))
+            .execute(c)
+            .map(|_| ())
+    })
+    .await;
 
     // Meanwhile the API renames `late`: a higher number, committed first.
     app.patch(
@@ -466,8 +452,6 @@ async fn a_change_committed_after_a_higher_one_still_reaches_the_phone() {
 /// sync of another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_in_flight_in_another_schema_does_not_hold_back_sync() {
-    use diesel::prelude::*;
-    use fieldwork::db::repo::changes;
     let (Some(app), Some(other)) = (TestApp::spawn_pg().await, TestApp::spawn_pg().await) else {
         return;
     };
@@ -477,25 +461,8 @@ async fn a_write_in_flight_in_another_schema_does_not_hold_back_sync() {
     phone.sync(&app, &m1, 100).await;
 
     // The other schema takes number 2 (below anything here) and waits before it commits.
-    let (taken_tx, taken) = std::sync::mpsc::channel::<i64>();
-    let (go, go_rx) = std::sync::mpsc::channel::<()>();
-    let db = other.db.clone();
-    let held = tokio::task::spawn_blocking(move || {
-        let mut conn = db.get_sync().unwrap();
-        let c: &mut fieldwork::db::DbConn = &mut conn;
-        diesel::sql_query("SELECT setval('change_seq', 1)")
-            .execute(c)
-            .unwrap();
-        c.transaction::<_, diesel::result::Error, _>(|c| {
-            taken_tx.send(changes::bump(c)?).unwrap();
-            go_rx.recv().unwrap();
-            Ok(())
-        })
-        .unwrap();
-    });
-    let held_seq = tokio::task::spawn_blocking(move || taken.recv().unwrap())
-        .await
-        .unwrap();
+    let setval = "SELECT setval('change_seq', 1)";
+    let (held_seq, go, held) = hold_write(&other, Some(setval), |_, _| Ok(())).await;
     assert_eq!(held_seq, 2);
 
     app.patch(
@@ -509,6 +476,44 @@ async fn a_write_in_flight_in_another_schema_does_not_hold_back_sync() {
     go.send(()).unwrap();
     held.await.unwrap();
     assert_eq!(delivered(&pages, "customers"), vec![c]);
+}
+
+/// A write on `app`'s database that takes a change number, runs `work` with it and then waits, uncommitted,
+/// until the returned sender fires (after `setup`, a statement run before its transaction). Returns the number
+/// taken, the sender and the task (which commits once told).
+async fn hold_write(
+    app: &TestApp,
+    setup: Option<&'static str>,
+    work: impl FnOnce(&mut fieldwork::db::DbConn, i64) -> diesel::QueryResult<()> + Send + 'static,
+) -> (
+    i64,
+    std::sync::mpsc::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    use diesel::prelude::*;
+    use fieldwork::db::repo::changes;
+    let (taken_tx, taken) = std::sync::mpsc::channel::<i64>();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let db = app.db.clone();
+    let held = tokio::task::spawn_blocking(move || {
+        let mut conn = db.get_sync().unwrap();
+        let c: &mut fieldwork::db::DbConn = &mut conn;
+        if let Some(sql) = setup {
+            diesel::sql_query(sql).execute(c).unwrap();
+        }
+        c.transaction::<_, diesel::result::Error, _>(|c| {
+            let seq = changes::bump(c)?;
+            work(c, seq)?;
+            taken_tx.send(seq).unwrap();
+            go_rx.recv().unwrap();
+            Ok(())
+        })
+        .unwrap();
+    });
+    let held_seq = tokio::task::spawn_blocking(move || taken.recv().unwrap())
+        .await
+        .unwrap();
+    (held_seq, go, held)
 }
 
 /// The sequence number of a sync token.

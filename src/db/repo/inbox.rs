@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConn;
 use crate::db::repo::reminders as reminders_repo;
-use crate::db::repo::sessions::CallerRow;
+use crate::db::repo::sessions::{CALLER_COLUMNS, CallerRow};
 use crate::db::schema::{
     customers, notifications, orgs, preferences, reminders, sessions, users, visits,
 };
@@ -389,14 +389,7 @@ pub fn home_head(
         .filter(users::active.eq(true))
         .order(visits::id.desc())
         .select((
-            (
-                users::id,
-                users::role,
-                users::org_id,
-                orgs::path,
-                users::name,
-                users::employee_no,
-            ),
+            CALLER_COLUMNS,
             preferences::language.nullable(),
             unread,
             visits::id.nullable(),

@@ -24,6 +24,23 @@ pub struct CallerRow {
     pub employee_no: String,
 }
 
+/// The columns of a [`CallerRow`], for every query that checks a session (`load_caller`, the home screen's).
+pub const CALLER_COLUMNS: (
+    users::id,
+    users::role,
+    users::org_id,
+    orgs::path,
+    users::name,
+    users::employee_no,
+) = (
+    users::id,
+    users::role,
+    users::org_id,
+    orgs::path,
+    users::name,
+    users::employee_no,
+);
+
 /// The caller behind a live (unrevoked, unexpired) session of an active user, in one query.
 ///
 /// Run on the backend's own connection (`per_backend!`): this query precedes every authenticated request,
@@ -42,14 +59,7 @@ pub fn load_caller(
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .filter(users::active.eq(true))
-        .select((
-            users::id,
-            users::role,
-            users::org_id,
-            orgs::path,
-            users::name,
-            users::employee_no,
-        ))
+        .select(CALLER_COLUMNS)
         .limit(1);
     let q = super::KeepPrepared(q);
     crate::per_backend!(conn, |c| q.get_result(c).optional())
