@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use fieldwork::db::schema::{
-    customers, devices, notifications, push_outbox, reminders, users, worklogs,
+    customers, devices, notifications, push_outbox, reminders, tasks, users, worklogs,
 };
 use fieldwork::scheduler::{Settings, tick};
 
@@ -91,20 +91,28 @@ async fn notification_kinds(app: &TestApp, user: i64) -> Vec<String> {
 async fn task_reminders_reach_each_open_assignee(app: TestApp) {
     let (m1, m2) = (user_id(&app, "M0001").await, user_id(&app, "M0002").await);
     let l1 = app.login("L0001").await;
-    // Due 10 December 2026, 10:00 China time.
+    // Due 10 December 2026, 10:00 China time. The API takes only a due time in the future, and the
+    // scheduler runs below at fixed instants of that week: the task is made due tomorrow, then moved there.
     let due = local(2026, 12, 10, 10, 0);
     let id = app
         .post(
             "/api/v1/tasks",
             Some(&l1),
-            &json!({"title": "回访到期客户", "due_at": due.to_rfc3339(), "priority": "high",
-                    "assignee_ids": [m1, m2]}),
+            &json!({"title": "回访到期客户", "due_at": (Utc::now() + Duration::days(1)).to_rfc3339(),
+                    "priority": "high", "assignee_ids": [m1, m2]}),
         )
         .await
         .expect(201)
         .body["id"]
         .as_i64()
         .unwrap();
+    with_db(&app, move |c| {
+        diesel::update(tasks::table.find(id))
+            .set(tasks::due_at.eq(Some(due.naive_utc())))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
     // Two days before: nothing yet for "due"; the window holds it though (fire date 9 December).
     run(&app, local(2026, 12, 8, 9, 0)).await;
     let due_rows = rows(&app, "task_due", "task", id).await;
