@@ -1107,11 +1107,10 @@ async fn today_shows_each_section(app: TestApp) {
     );
 }
 
-/// The names in this week's birthdays of `/me/today`.
 /// A new customer "寿星" of the caller, born in 1988 (a leap year, so 29 February exists) on `day`'s month
-/// and day: (id, path). Created through
-/// the API (not `birthday_customer`, which writes the row straight into the database) so that it takes
-/// its `seq` as every real write does: the home screen's kept answers are keyed by it.
+/// and day: (id, path). Created through the API (not `birthday_customer`, which writes the row straight
+/// into the database) so that it takes its `seq` as every real write does: the home screen's kept answers
+/// are keyed by it.
 async fn api_birthday_customer(app: &TestApp, token: &str, day: NaiveDate) -> (i64, String) {
     let born = format!("1988-{:02}-{:02}", day.month(), day.day());
     let body = json!({"kind": "individual", "name": "寿星", "birthday": born});
@@ -1123,6 +1122,7 @@ async fn api_birthday_customer(app: &TestApp, token: &str, day: NaiveDate) -> (i
     (id, format!("/api/v1/customers/{id}"))
 }
 
+/// The names in this week's birthdays of `/me/today`.
 async fn birthday_names(app: &TestApp, token: &str) -> Vec<String> {
     let t = app.get(TODAY, token).await.expect(200).body;
     t["birthdays_this_week"]
