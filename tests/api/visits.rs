@@ -362,6 +362,16 @@ async fn one_open_visit_and_checkout(app: TestApp) {
     assert_eq!(done["duration_secs"], 300);
     let at: DateTime<Utc> = done["checked_out_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(at, checked_in + Duration::minutes(5));
+    // The check-out answers with the caller's name read with the session; the detail reads it from the
+    // user, and every other field from the stored row.
+    assert_eq!(done["manager"]["employee_no"], "M0001");
+    let shown = get(&app, &m1, id).await.expect(200).body;
+    for (field, value) in done.as_object().unwrap() {
+        assert_eq!(
+            &shown[field], value,
+            "{field} differs from the stored visit"
+        );
+    }
     let (seq1, _, kinds) = stored(&app, id).await;
     assert!(seq1 > seq0);
     assert_eq!(kinds, ["visit", "visit"]);

@@ -320,12 +320,19 @@ pub struct ViewParts {
 /// [`ViewParts`] of one visit. Three fixed-shape statements on the backend's own connection
 /// (kept prepared there), where the list's `IN (…)` statements are prepared anew each time: every check-out
 /// and report answers with this view (a check-in has its parts at hand).
-pub fn view_parts(conn: &mut DbConn, v: &Visit) -> QueryResult<ViewParts> {
+pub fn view_parts(
+    conn: &mut DbConn,
+    v: &Visit,
+    manager: Option<(String, String)>,
+) -> QueryResult<ViewParts> {
     let name = customers::table.find(v.customer_id).select(customers::name);
     let report = visit_reports::table
         .find(v.id)
         .select(visit_reports::visit_id);
-    let manager = person(conn, v.manager_id)?;
+    let manager = match manager {
+        Some(known) => Some(known),
+        None => person(conn, v.manager_id)?,
+    };
     crate::per_backend!(conn, |c| Ok(ViewParts {
         customer: name.first(c).optional()?,
         manager,
