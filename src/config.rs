@@ -68,6 +68,11 @@ pub struct Settings {
     /// of kept weeks of birthdays (managers); 0: none.
     #[arg(long, env = "FIELDWORK_RENDERED_ROWS", default_value_t = 50_000)]
     pub rendered_rows: usize,
+    /// Metres from a customer's registered location beyond which a check-in is flagged `far_from_customer`
+    /// (the flag never rejects the check-in).
+    #[arg(long, env = "FIELDWORK_VISIT_RADIUS_M", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(10..=100_000))]
+    pub visit_radius_m: u32,
     /// Path of a Firebase service-account key (JSON). Unset: pushes are only logged (the log gateway).
     #[arg(long, env = "FIELDWORK_FCM_SERVICE_ACCOUNT_KEY")]
     pub fcm_service_account_key: Option<std::path::PathBuf>,
@@ -121,6 +126,7 @@ impl Settings {
             feb29: Feb29::Feb28,
             reminder_window_days: 7,
             rendered_rows: 50_000,
+            visit_radius_m: 500,
             fcm_service_account_key: None,
             fcm_project_id: None,
             fcm_base_url: "https://fcm.googleapis.com".into(),

@@ -97,7 +97,7 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-/// A key contact (phone in full: this is part of the customer's detail view).
+/// A key contact (phone in full: this is part of the customer's detail view; masked in sync).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContactResponse {
     /// Contact id.
@@ -139,6 +139,16 @@ impl From<Contact> for ContactResponse {
             created_at: utc(c.created_at),
             updated_at: utc(c.updated_at),
         }
+    }
+}
+
+impl ContactResponse {
+    /// The contact with its phone masked (`139****5678`), as sync delivers it: a lost phone should not carry
+    /// the numbers (the contacts list has them in full, and is audited).
+    pub fn masked(c: Contact) -> Self {
+        let mut r = Self::from(c);
+        r.phone = r.phone.as_deref().map(rules::mask_phone);
+        r
     }
 }
 

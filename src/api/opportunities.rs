@@ -34,7 +34,7 @@ use crate::db::repo::opportunities::{
     NewOpportunity, Opportunity, OpportunityChanges, OpportunityFilter, Owners,
 };
 use crate::db::repo::{
-    audit, changes, opportunities, orgs, scope, timeline, users, visits, worklogs,
+    audit, changes, customers, opportunities, orgs, scope, timeline, users, visits, worklogs,
 };
 use crate::domain::money::format_fen;
 use crate::domain::paging::finish_page;
@@ -325,7 +325,7 @@ async fn get_opportunity(
 /// opportunity's and its customer's changes whenever either does. (Not their larger: on PostgreSQL numbers
 /// commit in any order, so a write to one may take a number below the other's.)
 fn detail(c: &mut DbConn, o: Opportunity) -> AppResult<(OpportunityResponse, String)> {
-    let (name, customer_seq) = opportunities::customer_name_seq(c, o.customer_id)?;
+    let (name, customer_seq) = customers::name_seq(c, o.customer_id)?;
     let tag = etag::tag_pair('o', o.id, o.seq, customer_seq);
     Ok((OpportunityResponse::from_row(o, name), tag))
 }

@@ -5,8 +5,8 @@
 //! Order and safety: changes are read in the total order `(seq, rank, id)` (see `db::repo::sync`), the
 //! token is the last position delivered, and within a page only the latest event of each object is kept,
 //! so applying `removed` and `changes` of one page in any order gives the same result. Customers are
-//! delivered as in lists (phone and ID numbers masked: a lost phone should not carry them); the detail
-//! view has them in full. Removing a customer from the phone removes its contacts and holdings too.
+//! delivered as in lists (phone and ID numbers masked: a lost phone should not carry them), and so are
+//! contacts' phones; the detail view and the contacts list have them in full. Removing a customer from the phone removes its contacts and holdings too.
 
 use std::collections::HashMap;
 
@@ -313,7 +313,7 @@ async fn sync(
                 contacts: rows
                     .contacts
                     .into_iter()
-                    .map(ContactResponse::from)
+                    .map(ContactResponse::masked)
                     .collect(),
                 holdings: rows
                     .holdings

@@ -20,7 +20,7 @@ use crate::db::DbConn;
 use crate::db::repo::audit::Entry;
 use crate::db::repo::notifications::{self, Planned};
 use crate::db::repo::visits::{NewVisit, Report, Visit, VisitFilter};
-use crate::db::repo::{audit, changes, orgs, reminders, scope, timeline, visits};
+use crate::db::repo::{audit, changes, customers, orgs, reminders, scope, timeline, visits};
 use crate::domain::geo::{self, CheckIn, FlagRules, Point};
 use crate::domain::paging::finish_page;
 use crate::domain::reminders::Kind;
@@ -88,6 +88,7 @@ fn check_in_tx(
     c: &mut DbConn,
     caller: &Caller,
     input: &CheckInInput,
+    rules: &FlagRules,
     now: NaiveDateTime,
 ) -> AppResult<Answer> {
     let customer =
@@ -111,8 +112,7 @@ fn check_in_tx(
         customer: registered,
         previous,
     };
-    // The radius is not a setting yet: the default 500 m applies.
-    let (distance, flags) = geo::assess(&facts, &FlagRules::default());
+    let (distance, flags) = geo::assess(&facts, rules);
     let seq = changes::bump(c)?;
     let new = NewVisit {
         customer_id: customer.id,
@@ -180,13 +180,17 @@ async fn check_in(
     let IdempotentJson { body, key, digest } = body;
     let input = check_in_input(body)?;
     let now = state.now();
+    let rules = FlagRules {
+        radius_m: f64::from(state.settings.visit_radius_m),
+        ..FlagRules::default()
+    };
     let answer = state
         .db
         .write(move |c| {
             let caller = auth.load(c, now)?;
             visits::lock_manager(c, caller.user_id)?;
             once(c, &caller, key.as_deref(), &digest, now, |c| {
-                check_in_tx(c, &caller, &input, now)
+                check_in_tx(c, &caller, &input, &rules, now)
             })
         })
         .await?;
@@ -204,9 +208,15 @@ fn check_out_tx(
     if v.checked_out_at.is_some() {
         return Err(AppError::Conflict(ErrorCode::VisitAlreadyClosed));
     }
-    let at = req.time.unwrap_or(now);
+    // Both ends of the duration on one clock: a time from the phone against the phone's check-in time
+    // (a visit queued offline reaches the server long after both), else the server's now against its
+    // receive time.
+    let (at, since) = match req.time {
+        Some(t) => (t, v.phone_time),
+        None => (now, v.checked_in_at),
+    };
     let mut errs = FieldErrors::default();
-    let secs = visit::check_checkout_time(&mut errs, "time", v.checked_in_at, at, now);
+    let secs = visit::check_checkout_time(&mut errs, "time", since, at, now);
     errs.finish()?;
     let secs = secs.unwrap_or(0);
     let mut line = format!("拜访签退，时长 {} 分钟", secs / 60);
@@ -234,7 +244,8 @@ fn check_out_tx(
 }
 
 /// Checks out of the caller's own visit (`time` defaults to now) and computes its duration. 409
-/// `visit_already_closed` when already checked out; a time before the check-in is a 422.
+/// `visit_already_closed` when already checked out. A `time` from the phone is measured against the
+/// check-in's `phone_time` (the same clock, right for a visit queued offline); before it is a 422.
 #[utoipa::path(
     tag = "visits",
     params(
@@ -380,7 +391,7 @@ fn tell_leaders(
     tag = "visits",
     params(
         ("id" = i64, Path, description = "Visit id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Replay key")
+        ("Idempotency-Key" = Option<String>, Header, description = "Replay key (else the body's `client_id`)")
     ),
     request_body = VisitReportRequest,
     security(("bearer" = [])),
@@ -401,6 +412,9 @@ async fn put_visit_report(
     let IdempotentJson { body, key, digest } = body;
     let mut errs = FieldErrors::default();
     let fields = visit::check_report(&mut errs, body.input());
+    if let Some(id) = &body.client_id {
+        validate::text(&mut errs, "client_id", id, 128);
+    }
     errs.finish()?;
     let digest = bound_digest(&digest, &format!("/visits/{}/report", id.0));
     let now = state.now();
@@ -524,7 +538,9 @@ async fn get_visit(
             let caller = auth.load(c, now)?;
             let v = visits::find(c, &caller.scope(), id.0)?
                 .ok_or(AppError::NotFound(ErrorCode::VisitNotFound))?;
-            let tag = etag::tag('v', v.id, v.seq);
+            // The view shows the customer's name: the tag follows the customer too (see `etag::tag_pair`).
+            let (_, customer_seq) = customers::name_seq(c, v.customer_id)?;
+            let tag = etag::tag_pair('v', v.id, v.seq, customer_seq);
             if if_none_match
                 .as_deref()
                 .is_some_and(|h| etag::none_match(h, &tag))

@@ -92,7 +92,9 @@ pub fn duration_secs(checked_in_at: NaiveDateTime, checked_out_at: NaiveDateTime
     (secs >= 0).then_some(secs)
 }
 
-/// Checks a check-out time against the check-in and the server clock; records a problem on `field`.
+/// Checks a check-out time against the check-in's time on the same clock (`checked_in_at`: the phone's
+/// check-in time for a phone's check-out time, the server's for the server's) and against the server clock;
+/// records a problem on `field`. Returns the duration in seconds.
 pub fn check_checkout_time(
     errs: &mut FieldErrors,
     field: &str,

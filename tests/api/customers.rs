@@ -789,6 +789,16 @@ async fn lists_mask_pii_and_detail_views_are_audited(app: TestApp) {
     let events = audit_reads(w.id("L0001")).await;
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["detail"]["view"], "holdings");
+    // So is the customer's archive (timeline and notes), newest first in the log.
+    for view in ["timeline", "notes"] {
+        app.get(&path(cid, view), w.t("L0001")).await.expect(200);
+        app.get(&path(cid, view), w.t("M0001")).await.expect(200);
+    }
+    let events = audit_reads(w.id("L0001")).await;
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(events[0]["detail"]["view"], "notes");
+    assert_eq!(events[1]["detail"]["view"], "timeline");
+    assert!(audit_reads(w.id("M0001")).await.is_empty());
     // The admin's view is audited too.
     app.get(&path(cid, ""), w.t("admin")).await.expect(200);
     assert_eq!(audit_reads(w.id("admin")).await.len(), 1);
@@ -796,7 +806,7 @@ async fn lists_mask_pii_and_detail_views_are_audited(app: TestApp) {
     app.get(&path(cid + 1000, ""), w.t("L0001"))
         .await
         .problem(404, "customer_not_found");
-    assert_eq!(audit_reads(w.id("L0001")).await.len(), 2);
+    assert_eq!(audit_reads(w.id("L0001")).await.len(), 4);
 }
 
 async fn detail_etags_answer_304_until_a_change(app: TestApp) {

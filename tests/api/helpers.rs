@@ -165,13 +165,18 @@ fn test_settings(url: &str) -> Settings {
 impl TestApp {
     /// A server over a fresh database of `backend`, with the demo org tree and users.
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// `spawn` with some settings changed from the tests' defaults.
+    pub async fn spawn_with(backend: Backend, tweak: fn(&mut Settings)) -> Self {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                Self::start(Backend::Sqlite, url, Some(dir), None).await
+                Self::start(Backend::Sqlite, url, Some(dir), None, tweak).await
             }
-            Backend::Postgres => Self::spawn_pg()
+            Backend::Postgres => Self::spawn_pg_tweaked(|url| url.to_owned(), tweak)
                 .await
                 .expect("FIELDWORK_TEST_POSTGRES_URL must be set"),
         }
@@ -185,6 +190,13 @@ impl TestApp {
 
     /// Like `spawn_pg`, with the server's URL rewritten (e.g. to go through a TCP proxy).
     pub async fn spawn_pg_via(rewrite: impl FnOnce(&str) -> String) -> Option<Self> {
+        Self::spawn_pg_tweaked(rewrite, |_| {}).await
+    }
+
+    async fn spawn_pg_tweaked(
+        rewrite: impl FnOnce(&str) -> String,
+        tweak: fn(&mut Settings),
+    ) -> Option<Self> {
         let Ok(base) = std::env::var("FIELDWORK_TEST_POSTGRES_URL") else {
             assert!(
                 std::env::var("CI").map_or(true, |v| v != "true"),
@@ -209,7 +221,7 @@ impl TestApp {
         .await
         .expect("create schema task");
         let url = rewrite(&schema_url(&base, &schema));
-        Some(Self::start(Backend::Postgres, url, None, Some((base, schema))).await)
+        Some(Self::start(Backend::Postgres, url, None, Some((base, schema)), tweak).await)
     }
 
     async fn start(
@@ -217,8 +229,10 @@ impl TestApp {
         url: String,
         dir: Option<tempfile::TempDir>,
         pg: Option<(String, String)>,
+        tweak: fn(&mut Settings),
     ) -> Self {
-        let settings = test_settings(&url);
+        let mut settings = test_settings(&url);
+        tweak(&mut settings);
         let db = Db::new(&url, settings.db_pool_size, settings.db_timeout()).expect("pool");
         let d = db.clone();
         tokio::task::spawn_blocking(move || {

@@ -127,7 +127,7 @@ async fn customer_with_children(app: &TestApp, token: &str, name: &str) -> (i64,
         app,
         token,
         &format!("/api/v1/customers/{c}/contacts"),
-        json!({ "name": "王总", "title": "财务总监" }),
+        json!({ "name": "王总", "title": "财务总监", "phone": "13712345678" }),
     )
     .await;
     let holding = create(
@@ -205,6 +205,13 @@ async fn full_sync_in_pages_then_deltas(app: TestApp) {
         .find(|c| c["id"] == made[0].0)
         .unwrap();
     assert_eq!(first["phone"], "139****5678");
+    // So are contacts' phones (the contacts list has them in full).
+    let contact = pages
+        .iter()
+        .flat_map(|p| p["changes"]["contacts"].as_array().unwrap().clone())
+        .next()
+        .unwrap();
+    assert_eq!(contact["phone"], "137****5678");
     // Money stays a decimal string.
     let h = pages
         .iter()

@@ -387,6 +387,62 @@ async fn one_open_visit_and_checkout(app: TestApp) {
     assert!(now["duration_secs"].as_i64().unwrap() >= 0);
 }
 
+/// The `far_from_customer` radius is a setting (`FIELDWORK_VISIT_RADIUS_M`, default 500 m).
+async fn the_far_radius_is_a_setting(app: TestApp) {
+    let wide = TestApp::spawn_with(app.backend, |s| s.visit_radius_m = 2_000).await;
+    let m1 = wide.login("M0001").await;
+    let c = seed_customer(&wide, "M0001", "客户", Some(NJ)).await;
+    // About 1.1 km away: flagged under the default, not under 2 km.
+    let v = visit(&wide, &m1, &body(c, (NJ.0 + 0.01, NJ.1))).await;
+    assert!(flags(&v).is_empty(), "{v}");
+    // About 3.3 km away: beyond it (another manager, so no travel from the first check-in).
+    let m3 = wide.login("M0003").await;
+    let c3 = seed_customer(&wide, "M0003", "客户三", Some(NJ)).await;
+    let v = visit(&wide, &m3, &body(c3, (NJ.0 + 0.03, NJ.1))).await;
+    assert_eq!(flags(&v), ["far_from_customer"]);
+    // The default still applies on a server without the setting.
+    let m2 = app.login("M0002").await;
+    let c2 = seed_customer(&app, "M0002", "客户二", Some(NJ)).await;
+    let v = visit(&app, &m2, &body(c2, (NJ.0 + 0.01, NJ.1))).await;
+    assert_eq!(flags(&v), ["far_from_customer"]);
+}
+
+/// A visit queued offline: the phone checked in at 10:00 and out at 10:45 by its clock, and sends both
+/// when it finds signal. The check-out is measured against the check-in's phone time (both on the phone's
+/// clock), not the server's receive time, which is later than both.
+async fn a_visit_queued_offline_checks_out_with_its_true_length(app: TestApp) {
+    let m1 = app.login("M0001").await;
+    let c = seed_customer(&app, "M0001", "客户", Some(NJ)).await;
+    let went_in = Utc::now() - Duration::minutes(60);
+    let left = went_in + Duration::minutes(45);
+    let v = visit(
+        &app,
+        &m1,
+        &with(body(c, NJ), json!({ "phone_time": rfc3339(went_in) })),
+    )
+    .await;
+    // Sent an hour late: the receive time is the server's, and the leader sees the clock flag.
+    assert_eq!(flags(&v), ["clock_skew"]);
+    let done = checkout(&app, &m1, id_of(&v), &json!({ "time": rfc3339(left) }))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(done["duration_secs"], 45 * 60);
+    let out: DateTime<Utc> = done["checked_out_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(rfc3339(out), rfc3339(left), "the phone's time, as sent");
+    // Before the phone's own check-in time is still refused.
+    let v = visit(
+        &app,
+        &m1,
+        &with(body(c, NJ), json!({ "phone_time": rfc3339(went_in) })),
+    )
+    .await;
+    let early = rfc3339(went_in - Duration::minutes(1));
+    checkout(&app, &m1, id_of(&v), &json!({ "time": early }))
+        .await
+        .field_error(422, "time", "before_check_in");
+}
+
 async fn report_is_replaceable_for_a_day_then_amended(app: TestApp) {
     let m1 = app.login("M0001").await;
     let c = seed_customer(&app, "M0001", "客户", Some(NJ)).await;
@@ -763,6 +819,22 @@ async fn offline_replays_create_nothing_new(app: TestApp) {
     keyed(&app, Method::PUT, &rpath, &m1, "rep-1", &other)
         .await
         .field_error(422, "idempotency-key", "key_reused");
+    // The key may come in the body, as on a check-in: a replay answers as the first time and writes nothing.
+    let in_body = with(
+        report_body(),
+        json!({ "outcome": "客户要求书面方案", "client_id": "rep-2" }),
+    );
+    let k1 = put_report(&app, &m1, id, &in_body).await.expect(200);
+    let newer = with(report_body(), json!({ "outcome": "第三版" }));
+    put_report(&app, &m1, id, &newer).await.expect(200);
+    let k2 = put_report(&app, &m1, id, &in_body).await.expect(200);
+    assert_eq!(k1.text, k2.text);
+    let d = get(&app, &m1, id).await.expect(200).body;
+    assert_eq!(d["report"]["outcome"], "第三版");
+    let long = with(report_body(), json!({ "client_id": "k".repeat(129) }));
+    put_report(&app, &m1, id, &long)
+        .await
+        .field_error(422, "client_id", "too_long");
     let a = json!({ "text": "补充一", "client_id": "amend-1" });
     let a1 = amend(&app, &m1, id, &a).await.expect(201);
     let a2 = amend(&app, &m1, id, &a).await.expect(201);
@@ -798,6 +870,8 @@ backend_tests!(
     check_in_measures_the_distance_and_flags,
     impossible_travel_and_gcj02,
     one_open_visit_and_checkout,
+    a_visit_queued_offline_checks_out_with_its_true_length,
+    the_far_radius_is_a_setting,
     report_is_replaceable_for_a_day_then_amended,
     visits_follow_the_callers_scope,
     check_in_validates_every_field,
@@ -835,7 +909,27 @@ async fn visit_detail_is_conditional(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(fresh.status().as_u16(), 200);
-    assert_ne!(fresh.headers()["etag"].to_str().unwrap(), tag);
+    let tag_after_report = fresh.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(tag_after_report, tag);
+    // The view shows the customer's name: renaming the customer changes the tag too.
+    app.patch(
+        &format!("/api/v1/customers/{c}"),
+        &m1,
+        &json!({ "name": "客户新名" }),
+    )
+    .await
+    .expect(200);
+    let renamed = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .bearer_auth(&m1)
+        .header("If-None-Match", &tag_after_report)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status().as_u16(), 200);
+    let shown: Value = renamed.json().await.unwrap();
+    assert_eq!(shown["customer"]["name"], "客户新名", "{shown}");
     // Someone else's visit stays a 404 even with a matching tag.
     let m7 = app.login("M0007").await;
     let other = app

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{PersonRef, people_by_id, person};
+use crate::api::customers::{audit_read, read_audit_path};
 use crate::api::extract::{ApiQuery, PathId, page_params};
 use crate::api::idempotency::{Answer, IdempotentJson, once};
 use crate::api::teams::PageQuery;
@@ -249,14 +250,20 @@ async fn list_timeline(
 ) -> AppResult<web::Json<TimelineList>> {
     let (limit, before) = page_params(query.0.limit, query.0.cursor.as_deref())?;
     let now = state.now();
-    let rows = state
+    let a = auth.clone();
+    let (rows, audit_path) = state
         .db
         .read(move |c| {
-            let caller = auth.load(c, now)?;
+            let caller = a.load(c, now)?;
             let customer = visible(c, &caller, id.0)?;
-            Ok(timeline::list(c, customer.id, before, limit + 1)?)
+            let rows = timeline::list(c, customer.id, before, limit + 1)?;
+            Ok((rows, read_audit_path(c, &caller, &customer)?))
         })
         .await?;
+    // The archive is the customer's file: read by anyone but its manager, it is audited as the detail is.
+    if let Some(path) = audit_path {
+        audit_read(&state, auth, id.0, path, Some("timeline")).await?;
+    }
     let (rows, next_cursor) = finish_page(rows, limit, |e| e.id);
     let items = rows
         .into_iter()
@@ -383,17 +390,22 @@ async fn list_notes(
 ) -> AppResult<web::Json<NoteList>> {
     let (limit, before) = page_params(query.0.limit, query.0.cursor.as_deref())?;
     let now = state.now();
-    let out = state
+    let a = auth.clone();
+    let (out, audit_path) = state
         .db
         .read(move |c| {
-            let caller = auth.load(c, now)?;
+            let caller = a.load(c, now)?;
             let customer = visible(c, &caller, id.0)?;
             let rows = transfers::notes_page(c, customer.id, before, limit + 1)?;
             let (rows, next_cursor) = finish_page(rows, limit, |n| n.id);
             let items = note_response(c, rows)?;
-            Ok(NoteList { items, next_cursor })
+            let path = read_audit_path(c, &caller, &customer)?;
+            Ok((NoteList { items, next_cursor }, path))
         })
         .await?;
+    if let Some(path) = audit_path {
+        audit_read(&state, auth, id.0, path, Some("notes")).await?;
+    }
     Ok(web::Json(out))
 }
 

@@ -52,8 +52,9 @@ pub struct CheckInInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckOutRequest {
-    /// When the manager left (RFC 3339); defaults to the server's time. Not before the check-in, not in the
-    /// future.
+    /// When the manager left, by the phone's clock (RFC 3339); defaults to the server's time. Not before the
+    /// check-in's `phone_time`, not in the future; the duration is measured from `phone_time`, so a visit
+    /// queued offline and sent later keeps its true length.
     pub time: Option<DateTime<Utc>>,
     /// A short note (up to 500 characters) for the customer's archive.
     pub note: Option<String>,
@@ -87,6 +88,9 @@ pub struct VisitReportRequest {
     pub important_change: bool,
     /// What changed (up to 1000 characters): required with `important_change: true`, refused without.
     pub important_change_text: Option<String>,
+    /// Client-generated id (1–128 characters), as on every write a phone may queue offline: a retry with the
+    /// same id replays the first answer.
+    pub client_id: Option<String>,
 }
 
 impl VisitReportRequest {

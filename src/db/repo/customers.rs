@@ -273,3 +273,12 @@ pub fn manager_org(conn: &mut DbConn, manager_id: i64) -> QueryResult<(i64, Stri
         .select((orgs::id, orgs::path))
         .first(conn)
 }
+
+/// The name and change sequence of a customer, for the detail view of a record about it already checked to
+/// be in scope (an opportunity, a visit): the view shows the name, so its `ETag` follows the customer too.
+pub fn name_seq(conn: &mut DbConn, id: i64) -> QueryResult<(String, i64)> {
+    customers::table
+        .find(id)
+        .select((customers::name, customers::seq))
+        .first(conn)
+}

@@ -220,15 +220,6 @@ pub fn customer_names(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, S
         .load(conn)
 }
 
-/// The name and change sequence of a customer (for the detail view of an opportunity already checked to be
-/// in scope: its `ETag` follows the customer too).
-pub fn customer_name_seq(conn: &mut DbConn, id: i64) -> QueryResult<(String, i64)> {
-    customers::table
-        .find(id)
-        .select((customers::name, customers::seq))
-        .first(conn)
-}
-
 /// Applies changes to an opportunity already checked to be in scope.
 pub fn update(conn: &mut DbConn, id: i64, changes: &OpportunityChanges) -> QueryResult<usize> {
     diesel::update(opportunities::table.find(id))
