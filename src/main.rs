@@ -28,8 +28,9 @@ enum Command {
         /// Load demo data into an empty database and print the demo logins.
         #[arg(long)]
         demo: bool,
+        // Boxed: the settings are most of the command's size.
         #[command(flatten)]
-        settings: Settings,
+        settings: Box<Settings>,
     },
     /// Apply pending migrations and exit.
     Migrate {
@@ -59,7 +60,7 @@ fn main() -> anyhow::Result<()> {
             println!("applied {n} migration(s)");
             Ok(())
         }
-        Some(Command::Serve { demo, settings }) => serve(settings, demo),
+        Some(Command::Serve { demo, settings }) => serve(*settings, demo),
         None => {
             let Cli {
                 command: Some(Command::Serve { demo, settings }),
@@ -72,7 +73,7 @@ fn main() -> anyhow::Result<()> {
             else {
                 anyhow::bail!("could not parse the command line")
             };
-            serve(settings, demo)
+            serve(*settings, demo)
         }
     }
 }
