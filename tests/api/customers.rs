@@ -16,7 +16,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp, Who, id_of, ids, items};
+use crate::helpers::{Resp, TestApp, Who, get_if_none_match, id_of, ids, items};
 
 const CUSTOMERS: &str = "/api/v1/customers";
 
@@ -66,19 +66,6 @@ async fn post_keyed(app: &TestApp, path: &str, token: &str, key: &str, body: &Va
         .bearer_auth(token)
         .header("idempotency-key", key)
         .json(body)
-        .send()
-        .await
-        .expect("request sent");
-    TestApp::read(res).await
-}
-
-/// GET with an `If-None-Match` header.
-async fn get_if_none_match(app: &TestApp, path: &str, token: &str, tag: &str) -> Resp {
-    let res = app
-        .client
-        .get(format!("{}{path}", app.address))
-        .bearer_auth(token)
-        .header("if-none-match", tag)
         .send()
         .await
         .expect("request sent");

@@ -369,6 +369,19 @@ pub async fn transfer_customer(app: &TestApp, leader: &str, customer: i64, to: i
     .expect(200);
 }
 
+/// GET with an `If-None-Match` header.
+pub async fn get_if_none_match(app: &TestApp, path: &str, token: &str, tag: &str) -> Resp {
+    let res = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .bearer_auth(token)
+        .header("if-none-match", tag)
+        .send()
+        .await
+        .expect("request sent");
+    TestApp::read(res).await
+}
+
 /// A customer inserted straight into the database (for tests of resources that need one), owned by
 /// `manager_no`, at a known location (WGS-84) unless `location` is `None`.
 pub async fn seed_customer(

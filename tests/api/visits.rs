@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp, id_of, ids, seed_customer};
+use crate::helpers::{Resp, TestApp, get_if_none_match, id_of, ids, seed_customer};
 
 const VISITS: &str = "/api/v1/visits";
 /// A customer's registered location in Nanjing (WGS-84).
@@ -887,29 +887,13 @@ async fn visit_detail_is_conditional(app: TestApp) {
     let first = get(&app, &m1, id).await.expect(200);
     let tag = first.headers["etag"].to_str().unwrap().to_owned();
     assert!(tag.starts_with("W/\""), "weak tag: {tag}");
-    let cached = app
-        .client
-        .get(format!("{}{path}", app.address))
-        .bearer_auth(&m1)
-        .header("If-None-Match", &tag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cached.status().as_u16(), 304);
-    assert_eq!(cached.headers()["etag"].to_str().unwrap(), tag);
-    assert!(cached.text().await.unwrap().is_empty());
+    let cached = get_if_none_match(&app, &path, &m1, &tag).await.expect(304);
+    assert_eq!(cached.headers["etag"].to_str().unwrap(), tag);
+    assert!(cached.text.is_empty());
     // A report changes the visit: the old tag no longer matches.
     put_report(&app, &m1, id, &report_body()).await.expect(201);
-    let fresh = app
-        .client
-        .get(format!("{}{path}", app.address))
-        .bearer_auth(&m1)
-        .header("If-None-Match", &tag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(fresh.status().as_u16(), 200);
-    let tag_after_report = fresh.headers()["etag"].to_str().unwrap().to_owned();
+    let fresh = get_if_none_match(&app, &path, &m1, &tag).await.expect(200);
+    let tag_after_report = fresh.headers["etag"].to_str().unwrap().to_owned();
     assert_ne!(tag_after_report, tag);
     // The view shows the customer's name: renaming the customer changes the tag too.
     app.patch(
@@ -919,26 +903,13 @@ async fn visit_detail_is_conditional(app: TestApp) {
     )
     .await
     .expect(200);
-    let renamed = app
-        .client
-        .get(format!("{}{path}", app.address))
-        .bearer_auth(&m1)
-        .header("If-None-Match", &tag_after_report)
-        .send()
+    let renamed = get_if_none_match(&app, &path, &m1, &tag_after_report)
         .await
-        .unwrap();
-    assert_eq!(renamed.status().as_u16(), 200);
-    let shown: Value = renamed.json().await.unwrap();
-    assert_eq!(shown["customer"]["name"], "客户新名", "{shown}");
+        .expect(200);
+    assert_eq!(renamed.body["customer"]["name"], "客户新名");
     // Someone else's visit stays a 404 even with a matching tag.
     let m7 = app.login("M0007").await;
-    let other = app
-        .client
-        .get(format!("{}{path}", app.address))
-        .bearer_auth(&m7)
-        .header("If-None-Match", "*")
-        .send()
+    get_if_none_match(&app, &path, &m7, "*")
         .await
-        .unwrap();
-    assert_eq!(other.status().as_u16(), 404);
+        .problem(404, "visit_not_found");
 }
