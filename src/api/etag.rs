@@ -1,5 +1,6 @@
-//! Conditional GETs: every detail view carries a weak `ETag` built from the row's change sequence, and an
-//! `If-None-Match` naming it answers 304 without a body (the phone keeps its copy).
+//! Conditional GETs: every detail view carries a weak `ETag` built from the row's change sequence (or, for
+//! views without one, a digest of the body), and an `If-None-Match` naming it answers 304 without a body
+//! (the phone keeps its copy).
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
@@ -44,6 +45,27 @@ pub fn reply<T: Serialize>(if_none_match: Option<&str>, tag: String, body: &T) -
     HttpResponse::Ok()
         .insert_header((header::ETAG, tag))
         .json(body)
+}
+
+/// `reply` for views without a change number of their own (a team with its members, a transfer): the weak
+/// tag is a digest of the body, so any change to what the client would see changes it.
+pub fn reply_by_content<T: Serialize>(
+    if_none_match: Option<&str>,
+    kind: char,
+    body: &T,
+) -> crate::error::AppResult<HttpResponse> {
+    let bytes = serde_json::to_vec(body).map_err(|e| crate::error::AppError::Internal(e.into()))?;
+    let digest = crate::auth::tokens::digest_bytes(&bytes);
+    let tag = format!("W/\"{kind}-{}\"", &digest[..24]);
+    if if_none_match.is_some_and(|h| none_match(h, &tag)) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, tag))
+        .content_type("application/json")
+        .body(bytes))
 }
 
 #[cfg(test)]

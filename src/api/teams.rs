@@ -9,12 +9,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use actix_web::{HttpResponse, delete, get, patch, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::etag;
 use super::extract::{ApiJson, ApiQuery, PathId, page_params};
 use super::orgs::OrgRef;
 use super::utc;
@@ -360,10 +361,15 @@ async fn list_teams(
 /// One team in the caller's scope, with its members.
 #[utoipa::path(
     tag = "teams",
-    params(("id" = i64, Path, description = "Team id")),
+    params(
+        ("id" = i64, Path, description = "Team id"),
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of a copy the client holds")
+    ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "OK", body = TeamResponse),
+        (status = 200, description = "OK", body = TeamResponse,
+            headers(("ETag" = String, description = "Weak tag of this version (a digest of the body)"))),
+        (status = 304, description = "Not modified: the client's copy is current"),
         (status = "4XX", description = "Client error: a problem document with a stable `code`", body = ProblemBody, content_type = "application/problem+json"),
         (status = "5XX", description = "Server error or database unavailable (503)", body = ProblemBody, content_type = "application/problem+json")
     )
@@ -373,7 +379,9 @@ async fn get_team(
     state: web::Data<AppState>,
     auth: Auth,
     id: PathId,
-) -> AppResult<web::Json<TeamResponse>> {
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let if_none_match = etag::if_none_match(&req);
     let now = state.now();
     let team = state
         .db
@@ -383,7 +391,11 @@ async fn get_team(
             one(c, team)
         })
         .await?;
-    Ok(web::Json(team))
+    Ok(etag::reply_by_content(
+        if_none_match.as_deref(),
+        't',
+        &team,
+    )?)
 }
 
 /// Creates a team in an org of the caller's subtree (leader or admin).

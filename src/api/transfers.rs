@@ -13,12 +13,13 @@ mod archive;
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::etag;
 use super::extract::{ApiJson, ApiQuery, PathId, page_params};
 use super::idempotency::{Answer, IdempotentJson, once};
 use super::utc;
@@ -387,10 +388,15 @@ async fn list_transfers(
 /// One transfer in the caller's scope.
 #[utoipa::path(
     tag = "transfers",
-    params(("id" = i64, Path, description = "Transfer id")),
+    params(
+        ("id" = i64, Path, description = "Transfer id"),
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of a copy the client holds")
+    ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "OK", body = TransferResponse),
+        (status = 200, description = "OK", body = TransferResponse,
+            headers(("ETag" = String, description = "Weak tag of this version (a digest of the body)"))),
+        (status = 304, description = "Not modified: the client's copy is current"),
         (status = "4XX", description = "Client error: a problem document with a stable `code`", body = ProblemBody, content_type = "application/problem+json"),
         (status = "5XX", description = "Server error or database unavailable (503)", body = ProblemBody, content_type = "application/problem+json")
     )
@@ -400,7 +406,9 @@ async fn get_transfer(
     state: web::Data<AppState>,
     auth: Auth,
     id: PathId,
-) -> AppResult<web::Json<TransferResponse>> {
+    req: HttpRequest,
+) -> AppResult<HttpResponse> {
+    let if_none_match = etag::if_none_match(&req);
     let now = state.now();
     let t = state
         .db
@@ -409,7 +417,7 @@ async fn get_transfer(
             one(c, &scope, id.0)
         })
         .await?;
-    Ok(web::Json(t))
+    Ok(etag::reply_by_content(if_none_match.as_deref(), 'x', &t)?)
 }
 
 /// Moves the customer to the transfer's new manager (the transfer is already marked approved).

@@ -14,7 +14,12 @@ pub fn random_token() -> String {
 
 /// The stored form of a refresh token.
 pub fn digest(token: &str) -> String {
-    let d = Sha256::digest(token.as_bytes());
+    digest_bytes(token.as_bytes())
+}
+
+/// SHA-256 of `bytes`, in lowercase hex.
+pub fn digest_bytes(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp, Who, ids, items, seed_customer};
+use crate::helpers::{Resp, TestApp, Who, get_if_none_match, ids, items, seed_customer};
 
 const TEAMS: &str = "/api/v1/teams";
 const TRANSFERS: &str = "/api/v1/transfers";
@@ -228,6 +228,13 @@ async fn teams_are_made_by_leaders_and_seen_in_scope(app: TestApp) {
 
     // PATCH: leaders and admins only; renames and replaces the members.
     let path = format!("{TEAMS}/{team}");
+    // The detail is conditional: its tag answers 304 until the team changes.
+    let before = app.get(&path, w.t("L0001")).await.expect(200);
+    let team_tag = before.headers["etag"].to_str().unwrap().to_owned();
+    assert!(team_tag.starts_with("W/\""), "{team_tag}");
+    get_if_none_match(&app, &path, w.t("L0001"), &team_tag)
+        .await
+        .expect(304);
     app.patch(&path, w.t("M0001"), &json!({ "name": "x" }))
         .await
         .problem(403, "forbidden");
@@ -245,6 +252,11 @@ async fn teams_are_made_by_leaders_and_seen_in_scope(app: TestApp) {
     assert_eq!(r.body["name"], "鼓楼二组");
     assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
     assert_eq!(r.body["members"][0]["employee_no"], "M0003");
+    let after = get_if_none_match(&app, &path, w.t("L0001"), &team_tag)
+        .await
+        .expect(200);
+    assert_ne!(after.headers["etag"].to_str().unwrap(), team_tag);
+    assert_eq!(after.body["name"], "鼓楼二组");
     app.get(&path, w.t("M0001"))
         .await
         .problem(404, "team_not_found");
@@ -662,6 +674,14 @@ async fn transfer_round_trip_moves_the_customer(app: TestApp) {
         .expect(200);
     assert!(items(&l.body).is_empty());
 
+    // The detail is conditional: its tag answers 304 until the transfer is decided.
+    let tpath = format!("{TRANSFERS}/{t}");
+    let pending = app.get(&tpath, w.t("L0001")).await.expect(200);
+    let pending_tag = pending.headers["etag"].to_str().unwrap().to_owned();
+    get_if_none_match(&app, &tpath, w.t("L0001"), &pending_tag)
+        .await
+        .expect(304);
+
     // Who may decide.
     decide(&app, w.t("L0003"), t, "approve", &json!({}))
         .await
@@ -679,6 +699,10 @@ async fn transfer_round_trip_moves_the_customer(app: TestApp) {
     assert_eq!(r.body["decided_by"]["employee_no"], "L0001");
     assert_eq!(r.body["decision_note"], "同意");
     let decided_at = r.body["decided_at"].as_str().unwrap().to_owned();
+    let decided = get_if_none_match(&app, &tpath, w.t("L0001"), &pending_tag)
+        .await
+        .expect(200);
+    assert_eq!(decided.body["status"], "approved");
     decide(&app, w.t("L0001"), t, "approve", &json!({}))
         .await
         .problem(409, "transfer_already_decided");
