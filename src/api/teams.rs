@@ -391,11 +391,7 @@ async fn get_team(
             one(c, team)
         })
         .await?;
-    Ok(etag::reply_by_content(
-        if_none_match.as_deref(),
-        't',
-        &team,
-    )?)
+    etag::reply_by_content(if_none_match.as_deref(), 't', &team)
 }
 
 /// Creates a team in an org of the caller's subtree (leader or admin).
