@@ -6,7 +6,8 @@
 //! token is the last position delivered, and within a page only the latest event of each object is kept,
 //! so applying `removed` and `changes` of one page in any order gives the same result. Customers are
 //! delivered as in lists (phone and ID numbers masked: a lost phone should not carry them), and so are
-//! contacts' phones; the detail view and the contacts list have them in full. Removing a customer from the phone removes its contacts and holdings too.
+//! contacts' phones; the detail view and the contacts list have them in full. Removing a customer from the
+//! phone removes its contacts and holdings too.
 
 use std::collections::HashMap;
 

@@ -64,14 +64,19 @@ fn bound_digest(digest: &str, path: &str) -> String {
     tokens::digest(&format!("{digest} {path}"))
 }
 
+/// Checks a body's optional `client_id` (1–128 characters): check-in, report and amendment.
+fn check_client_id(errs: &mut FieldErrors, id: Option<&str>) {
+    if let Some(id) = id {
+        validate::text(errs, "client_id", id, 128);
+    }
+}
+
 /// Validates a check-in body into what the transaction needs.
 fn check_in_input(req: CheckInRequest) -> AppResult<CheckInInput> {
     let mut errs = FieldErrors::default();
     let purpose = validate::text(&mut errs, "purpose", &req.purpose, visit::PURPOSE_MAX);
     visit::check_fix(&mut errs, req.latitude, req.longitude, req.accuracy_m);
-    if let Some(id) = &req.client_id {
-        validate::text(&mut errs, "client_id", id, 128);
-    }
+    check_client_id(&mut errs, req.client_id.as_deref());
     errs.finish()?;
     let datum = req.datum.unwrap_or(geo::Datum::Wgs84);
     Ok(CheckInInput {
@@ -145,8 +150,7 @@ fn check_in_tx(
     audit::record(c, caller, entry, now)?;
     // The answer without `view_parts`' reads: the customer's and the caller's names are at hand, and a new
     // visit has no report.
-    let manager = (caller.name.clone(), caller.employee_no.clone());
-    let view = VisitResponse::from_row(v, customer.name, manager, false);
+    let view = VisitResponse::from_row(v, customer.name, caller.person(), false);
     Answer::new(StatusCode::CREATED, &view)
 }
 
@@ -208,15 +212,9 @@ fn check_out_tx(
     if v.checked_out_at.is_some() {
         return Err(AppError::Conflict(ErrorCode::VisitAlreadyClosed));
     }
-    // Both ends of the duration on one clock: a time from the phone against the phone's check-in time
-    // (a visit queued offline reaches the server long after both), else the server's now against its
-    // receive time.
-    let (at, since) = match req.time {
-        Some(t) => (t, v.phone_time),
-        None => (now, v.checked_in_at),
-    };
     let mut errs = FieldErrors::default();
-    let secs = visit::check_checkout_time(&mut errs, "time", since, at, now);
+    let checked_in = (v.phone_time, v.checked_in_at);
+    let (at, secs) = visit::check_checkout(&mut errs, "time", checked_in, req.time, now);
     errs.finish()?;
     let secs = secs.unwrap_or(0);
     let mut line = format!("拜访签退，时长 {} 分钟", secs / 60);
@@ -236,7 +234,7 @@ fn check_out_tx(
     audit::record(c, caller, entry, now)?;
     let id = v.id;
     (v.checked_out_at, v.duration_secs, v.updated_at) = (Some(at), Some(secs), now);
-    let answer = Answer::new(StatusCode::OK, &view_own(c, caller, v)?)?;
+    let answer = Answer::new(StatusCode::OK, &view_one(c, v, Some(caller.person()))?)?;
     // The sequence number is stamped with the closing columns in the same statement.
     let seq = changes::bump(c)?;
     visits::check_out(c, id, at, secs, seq, now)?;
@@ -412,9 +410,7 @@ async fn put_visit_report(
     let IdempotentJson { body, key, digest } = body;
     let mut errs = FieldErrors::default();
     let fields = visit::check_report(&mut errs, body.input());
-    if let Some(id) = &body.client_id {
-        validate::text(&mut errs, "client_id", id, 128);
-    }
+    check_client_id(&mut errs, body.client_id.as_deref());
     errs.finish()?;
     let digest = bound_digest(&digest, &format!("/visits/{}/report", id.0));
     let now = state.now();
@@ -487,9 +483,7 @@ async fn add_report_amendment(
     let IdempotentJson { body, key, digest } = body;
     let mut errs = FieldErrors::default();
     let text = validate::text(&mut errs, "text", &body.text, 2000);
-    if let Some(id) = &body.client_id {
-        validate::text(&mut errs, "client_id", id, 128);
-    }
+    check_client_id(&mut errs, body.client_id.as_deref());
     errs.finish()?;
     let digest = bound_digest(&digest, &format!("/visits/{}/report/amendments", id.0));
     let now = state.now();
@@ -554,7 +548,7 @@ async fn get_visit(
                 )),
                 None => None,
             };
-            let visit = view_one(c, v)?;
+            let visit = view_one(c, v, None)?;
             Ok((tag, Some(VisitDetail { visit, report })))
         })
         .await?;
@@ -661,22 +655,14 @@ pub(crate) fn views(c: &mut DbConn, rows: Vec<Visit>) -> AppResult<Vec<VisitResp
         .collect())
 }
 
-/// One visit row as an answer.
-fn view_one(c: &mut DbConn, v: Visit) -> AppResult<VisitResponse> {
-    let parts = visits::view_parts(c, &v, None)?;
-    Ok(VisitResponse::from_row(
-        v,
-        parts.customer.unwrap_or_default(),
-        parts.manager.unwrap_or_default(),
-        parts.has_report,
-    ))
-}
-
-/// One of the caller's own visits as an answer: the manager is the caller, whose name the session check
-/// read (one statement less per check-out).
-fn view_own(c: &mut DbConn, caller: &Caller, v: Visit) -> AppResult<VisitResponse> {
-    let me = (caller.name.clone(), caller.employee_no.clone());
-    let parts = visits::view_parts(c, &v, Some(me))?;
+/// One visit row as an answer; `manager` is the manager's (name, employee number) when already at hand (the
+/// caller's own visit: read with the session check), else it is read.
+fn view_one(
+    c: &mut DbConn,
+    v: Visit,
+    manager: Option<(String, String)>,
+) -> AppResult<VisitResponse> {
+    let parts = visits::view_parts(c, &v, manager)?;
     Ok(VisitResponse::from_row(
         v,
         parts.customer.unwrap_or_default(),

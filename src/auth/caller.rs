@@ -204,6 +204,11 @@ impl Scope {
 }
 
 impl Caller {
+    /// The caller's (name, employee number), as answers that show a person carry them.
+    pub fn person(&self) -> (String, String) {
+        (self.name.clone(), self.employee_no.clone())
+    }
+
     /// The caller's scope.
     pub fn scope(&self) -> Scope {
         let reach = match self.role {

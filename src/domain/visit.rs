@@ -92,10 +92,26 @@ pub fn duration_secs(checked_in_at: NaiveDateTime, checked_out_at: NaiveDateTime
     (secs >= 0).then_some(secs)
 }
 
-/// Checks a check-out time against the check-in's time on the same clock (`checked_in_at`: the phone's
-/// check-in time for a phone's check-out time, the server's for the server's) and against the server clock;
-/// records a problem on `field`. Returns the duration in seconds.
-pub fn check_checkout_time(
+/// A check-out's instant and duration, both ends on one clock: a `time` from the phone is measured against
+/// the check-in's `phone_time` (a visit queued offline reaches the server long after both, and a phone's
+/// clock may run off the server's), none is the server's `now` against its receive time `checked_in_at`.
+/// Records a problem on `field` (`before_check_in`, `in_future`); the duration is `None` then.
+pub fn check_checkout(
+    errs: &mut FieldErrors,
+    field: &str,
+    (phone_time, checked_in_at): (NaiveDateTime, NaiveDateTime),
+    time: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> (NaiveDateTime, Option<i64>) {
+    let (at, since) = match time {
+        Some(t) => (t, phone_time),
+        None => (now, checked_in_at),
+    };
+    (at, check_checkout_time(errs, field, since, at, now))
+}
+
+/// Checks a check-out time against the check-in's time on the same clock and against the server clock.
+fn check_checkout_time(
     errs: &mut FieldErrors,
     field: &str,
     checked_in_at: NaiveDateTime,
@@ -285,6 +301,30 @@ mod tests {
             codes(&e),
             [("time", "before_check_in"), ("time", "in_future")]
         );
+
+        // Queued offline: in at 10:00 and out at 10:45 by the phone, both received at 11:00 (02:00–03:00 UTC).
+        let mut e = FieldErrors::default();
+        let (phone_in, server_in) = (at(2026, 11, 23, 2, 0, 0), at(2026, 11, 23, 3, 0, 0));
+        let out = at(2026, 11, 23, 2, 45, 0);
+        let now = at(2026, 11, 23, 3, 0, 1);
+        let checked = (phone_in, server_in);
+        assert_eq!(
+            check_checkout(&mut e, "time", checked, Some(out), now),
+            (out, Some(2700))
+        );
+        // Without a time: the server's clock at both ends.
+        assert_eq!(
+            check_checkout(&mut e, "time", checked, None, now),
+            (now, Some(1))
+        );
+        assert!(e.0.is_empty());
+        // Before the phone's own check-in is refused, though it is after nothing on the server's clock.
+        let early = at(2026, 11, 23, 1, 59, 0);
+        assert_eq!(
+            check_checkout(&mut e, "time", checked, Some(early), now),
+            (early, None)
+        );
+        assert_eq!(codes(&e), [("time", "before_check_in")]);
     }
 
     #[test]

@@ -235,6 +235,10 @@ async fn teams_are_made_by_leaders_and_seen_in_scope(app: TestApp) {
     get_if_none_match(&app, &path, w.t("L0001"), &team_tag)
         .await
         .expect(304);
+    // Out of scope stays a 404, whatever tag is sent.
+    get_if_none_match(&app, &path, w.t("L0003"), "*")
+        .await
+        .problem(404, "team_not_found");
     app.patch(&path, w.t("M0001"), &json!({ "name": "x" }))
         .await
         .problem(403, "forbidden");
@@ -681,6 +685,9 @@ async fn transfer_round_trip_moves_the_customer(app: TestApp) {
     get_if_none_match(&app, &tpath, w.t("L0001"), &pending_tag)
         .await
         .expect(304);
+    get_if_none_match(&app, &tpath, w.t("L0003"), &pending_tag)
+        .await
+        .problem(404, "transfer_not_found");
 
     // Who may decide.
     decide(&app, w.t("L0003"), t, "approve", &json!({}))
