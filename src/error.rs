@@ -47,6 +47,8 @@ pub enum ErrorCode {
     TooManyAttempts,
     /// 403: the caller's role may not do this.
     Forbidden,
+    /// 403: a transfer is approved by someone other than the one who proposed it (maker-checker).
+    ProposerCannotApprove,
     /// 409: the employee number is already taken.
     EmployeeNoTaken,
     /// 409: the org code is already taken.
@@ -208,6 +210,9 @@ pub enum AppError {
     /// 403.
     #[error("forbidden")]
     Forbidden,
+    /// 403 with a code of its own: the role may do this, but not on this object.
+    #[error("denied")]
+    Denied(ErrorCode),
     /// 413.
     #[error("payload too large")]
     PayloadTooLarge(usize),
@@ -237,7 +242,8 @@ impl AppError {
             Self::BadRequest { code, .. }
             | Self::NotFound(code)
             | Self::Conflict(code)
-            | Self::Unauthorized(code) => *code,
+            | Self::Unauthorized(code)
+            | Self::Denied(code) => *code,
             Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             Self::VisitOpen(_) => ErrorCode::VisitAlreadyOpen,
             Self::Forbidden => ErrorCode::Forbidden,
@@ -276,6 +282,10 @@ impl AppError {
             }
             Self::Unauthorized(_) => "the access token is not valid".into(),
             Self::Forbidden => "your role may not do this".into(),
+            Self::Denied(ErrorCode::ProposerCannotApprove) => {
+                "a transfer is approved by someone other than its proposer".into()
+            }
+            Self::Denied(_) => "you may not do this to this object".into(),
             Self::PayloadTooLarge(limit) => format!("the body is larger than {limit} bytes"),
             Self::UnsupportedMediaType => "send the body as application/json".into(),
             Self::RateLimited { retry_after } => {
@@ -321,7 +331,7 @@ impl ResponseError for AppError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) | Self::VisitOpen(_) => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Denied(_) => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -432,6 +442,11 @@ mod tests {
                 "invalid_token",
             ),
             (AppError::Forbidden, 403, "forbidden"),
+            (
+                AppError::Denied(ErrorCode::ProposerCannotApprove),
+                403,
+                "proposer_cannot_approve",
+            ),
             (AppError::PayloadTooLarge(10), 413, "payload_too_large"),
             (
                 AppError::UnsupportedMediaType,

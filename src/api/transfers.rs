@@ -1,6 +1,7 @@
 //! Customer transfers (`/api/v1/customers/{id}/transfers`, `/api/v1/transfers`): a leader or admin whose
 //! subtree holds the customer, or its responsible manager, proposes a new responsible manager with a reason;
-//! a leader or admin whose subtree holds the customer's current manager approves or rejects it. On approval
+//! a leader or admin whose subtree holds the customer's current manager approves or rejects it — never the
+//! one who proposed it (maker-checker; the proposer may reject, i.e. withdraw, it). On approval
 //! the customer changes hands in one transaction: ownership history, sync stamps and tombstones for the old
 //! manager, a line in the customer archive and an audit row. The archive endpoints (ownership history,
 //! timeline, notes) are in `archive`.
@@ -31,6 +32,7 @@ use crate::db::repo::changes::{self, Audience};
 use crate::db::repo::notifications::{self, Planned};
 use crate::db::repo::transfers::{self, NewTransfer, Person, Transfer, TransferFilter};
 use crate::db::repo::{audit, orgs, scope, timeline};
+use crate::domain::customer as customer_rules;
 use crate::domain::paging::finish_page;
 use crate::domain::reminders::Kind;
 use crate::domain::user::Role;
@@ -481,6 +483,9 @@ fn decide(
     if t.status != TransferStatus::Pending.as_str() {
         return Err(AppError::Conflict(ErrorCode::TransferAlreadyDecided));
     }
+    if !customer_rules::may_decide_transfer(t.proposed_by, caller.user_id, approve) {
+        return Err(AppError::Denied(ErrorCode::ProposerCannotApprove));
+    }
     // Only a leader above the current manager decides (a leader on the receiving side only sees it).
     let customer = scope::find_customer(c, &scope, t.customer_id)?.ok_or(AppError::Forbidden)?;
     let (owner, org_path) = owner_of(c, &customer)?;
@@ -555,8 +560,9 @@ async fn decide_handler(
     Ok(web::Json(t))
 }
 
-/// Approves a pending transfer (leader or admin whose subtree holds the customer's current manager): the
-/// customer changes hands at once and its old manager no longer sees it.
+/// Approves a pending transfer (leader or admin whose subtree holds the customer's current manager, other
+/// than its proposer: 403 `proposer_cannot_approve`): the customer changes hands at once and its old
+/// manager no longer sees it.
 #[utoipa::path(
     tag = "transfers",
     params(("id" = i64, Path, description = "Transfer id")),

@@ -262,9 +262,26 @@ pub fn phone_suffix(q: &str) -> Option<&str> {
     (q.len() >= 4 && q.bytes().all(|b| b.is_ascii_digit())).then_some(q)
 }
 
+/// Maker-checker on a customer transfer: whoever proposed it may withdraw it (reject), but someone else
+/// approves it. Ownership decides whose performance a customer counts for, so a leader does not move a
+/// customer and sign the move off alone; with one leader in a sub-branch, a leader above it or an admin
+/// approves.
+pub fn may_decide_transfer(proposed_by: i64, decider: i64, approve: bool) -> bool {
+    !approve || proposed_by != decider
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transfer_is_approved_by_someone_other_than_its_proposer() {
+        assert!(may_decide_transfer(7, 9, true));
+        assert!(!may_decide_transfer(7, 7, true));
+        // Withdrawing one's own proposal is a rejection, and allowed.
+        assert!(may_decide_transfer(7, 7, false));
+        assert!(may_decide_transfer(7, 9, false));
+    }
 
     fn codes(f: impl FnOnce(&mut FieldErrors)) -> Vec<(String, String)> {
         let mut e = FieldErrors::default();

@@ -927,9 +927,10 @@ async fn lists_show_every_change_at_once(app: TestApp) {
         )
         .await
         .expect(201);
+    let admin = app.login("admin").await;
     app.post(
         &format!("/api/v1/transfers/{}/approve", id_of(&tr.body)),
-        Some(w.t("L0001")),
+        Some(&admin),
         &json!({}),
     )
     .await

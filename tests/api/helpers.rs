@@ -347,7 +347,8 @@ impl TestApp {
     }
 }
 
-/// Moves `customer` to manager `to` through the API: `leader` proposes the transfer and approves it.
+/// Moves `customer` to manager `to` through the API: `leader` proposes the transfer and the admin approves
+/// it (a transfer is never approved by its proposer).
 pub async fn transfer_customer(app: &TestApp, leader: &str, customer: i64, to: i64) {
     let t = app
         .post(
@@ -360,9 +361,10 @@ pub async fn transfer_customer(app: &TestApp, leader: &str, customer: i64, to: i
         .body["id"]
         .as_i64()
         .unwrap();
+    let admin = app.login("admin").await;
     app.post(
         &format!("/api/v1/transfers/{t}/approve"),
-        Some(leader),
+        Some(&admin),
         &serde_json::json!({}),
     )
     .await

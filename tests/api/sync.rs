@@ -309,7 +309,7 @@ async fn moves_and_removals_reach_both_phones(app: TestApp) {
         "the leader sees the subtree"
     );
 
-    // The leader moves the customer from M0001 to M0002.
+    // The leader proposes moving the customer from M0001 to M0002; the admin approves.
     let t = app
         .post(
             &format!("/api/v1/customers/{c}/transfers"),
@@ -324,7 +324,7 @@ async fn moves_and_removals_reach_both_phones(app: TestApp) {
     let r = app
         .post(
             &format!("/api/v1/transfers/{t}/approve"),
-            Some(&l1),
+            Some(&admin),
             &json!({}),
         )
         .await;

@@ -699,11 +699,19 @@ async fn transfer_round_trip_moves_the_customer(app: TestApp) {
     decide(&app, w.t("M0002"), t, "reject", &json!({}))
         .await
         .problem(403, "forbidden");
-    let r = decide(&app, w.t("L0001"), t, "approve", &json!({ "note": "同意" }))
+    // Maker-checker: the leader who proposed it may not approve it, and the refusal changes nothing; the
+    // admin (above the sub-branch) approves.
+    decide(&app, w.t("L0001"), t, "approve", &json!({}))
+        .await
+        .problem(403, "proposer_cannot_approve");
+    get_if_none_match(&app, &tpath, w.t("L0001"), &pending_tag)
+        .await
+        .expect(304);
+    let r = decide(&app, w.t("admin"), t, "approve", &json!({ "note": "同意" }))
         .await
         .expect(200);
     assert_eq!(r.body["status"], "approved");
-    assert_eq!(r.body["decided_by"]["employee_no"], "L0001");
+    assert_eq!(r.body["decided_by"]["employee_no"], "admin");
     assert_eq!(r.body["decision_note"], "同意");
     let decided_at = r.body["decided_at"].as_str().unwrap().to_owned();
     let decided = get_if_none_match(&app, &tpath, w.t("L0001"), &pending_tag)
@@ -785,7 +793,7 @@ async fn transfer_round_trip_moves_the_customer(app: TestApp) {
     let first = &items(&tl.body)[0];
     assert_eq!(first["kind"], "transfer");
     assert_eq!(first["ref_id"], t);
-    assert_eq!(first["actor_id"], w.id("L0001"));
+    assert_eq!(first["actor_id"], w.id("admin"));
     assert!(first["summary"].as_str().unwrap().contains("M0002"));
     let a = app
         .get("/api/v1/audit-events?entity=transfer", w.t("admin"))
@@ -970,7 +978,7 @@ async fn transfers_across_sub_branches_and_validation(app: TestApp) {
         .await
         .expect(201);
     let t = r.body["id"].as_i64().unwrap();
-    // The receiving sub-branch's leader sees it but may not decide; the current one does.
+    // The receiving sub-branch's leader sees it but may not decide.
     app.get(&format!("{TRANSFERS}/{t}"), w.t("L0002"))
         .await
         .expect(200);
@@ -997,7 +1005,11 @@ async fn transfers_across_sub_branches_and_validation(app: TestApp) {
     decide(&app, w.t("L0001"), 999_999, "approve", &json!({}))
         .await
         .problem(404, "transfer_not_found");
+    // L0001 proposed it, so the admin approves it.
     decide(&app, w.t("L0001"), t, "approve", &json!({}))
+        .await
+        .problem(403, "proposer_cannot_approve");
+    decide(&app, w.t("admin"), t, "approve", &json!({}))
         .await
         .expect(200);
     // The customer left 鼓楼: its leader no longer sees it, 玄武's does; the tombstone names the old org.
