@@ -27,8 +27,10 @@
 //!   the API, one customer each) checks in once; in the next round each checks out of that visit. Rounds go
 //!   on until the check-in rounds add up to `--duration`. A row's requests/s is its successes over the
 //!   summed time of its rounds (first request to last answer, as the generated wrk Lua script measures it),
-//!   its p50/p99 over every request of its rounds. It runs last, since it adds visits that a later sync
-//!   would carry.
+//!   its p50/p99 over every request of its rounds. It runs after the reads and the sync, since it adds
+//!   visits that a later sync would carry;
+//! - `/readyz` once more, last, always: its share of the first `/readyz` row shows how far the speed of this
+//!   shared machine drifted during the run (measured: one build's detail share was 52–64 % in three runs minutes apart).
 //!
 //! The database must be **empty** so the demo data loads. The default is a fresh SQLite file in a temporary
 //! directory (removed afterwards). `--database-url postgres://…` uses the given database as is and creates
@@ -87,6 +89,8 @@ struct Cli {
 
 /// The reference row for the shares.
 const READYZ: &str = "/readyz";
+/// The reference measured once more at the end of the run (its share of the first is the drift).
+const READYZ_AGAIN: &str = "/readyz (again, last)";
 /// Target: p99 latency of every endpoint, in ms.
 const MAX_P99_MS: f64 = 20.0;
 /// Target: peak resident memory of the server (VmHWM), in MB.
@@ -288,6 +292,14 @@ fn main() -> anyhow::Result<()> {
             rows.push(row);
         }
     }
+    // The reference again, last: its share of the first shows how far this shared machine's speed drifted
+    // during the run, so a share near a target can be read against it.
+    eprintln!("bench: {READYZ} again, after the rest, for {} s…", cli.duration);
+    let admin = login(port, "admin")?;
+    let mut again = run_wrk_get(&cli, port, &admin, READYZ_AGAIN, READYZ)?;
+    again.who = "admin".to_owned();
+    again.rss_kb = server.rss_kb()?;
+    rows.push(again);
     let (_, peak_kb) = memory_kb(server.child.id())?;
     drop(server);
     let env = Environment {
@@ -1404,7 +1416,9 @@ fn print_report(
     println!(
         "The customer rows are {LIST_MANAGER}'s view ({} customers in scope). Check-in and check-out: rounds in \
          which every manager checks in once, each followed by a round in which every manager checks out \
-         (one open visit per manager); each row is timed over its own rounds only.",
+         (one open visit per manager); each row is timed over its own rounds only. The last row measures \
+         /readyz again after everything else: its share of the first is how far the machine's speed drifted \
+         during the run.",
         env.own_customers
     );
     match sync {
