@@ -234,7 +234,7 @@ fn check_out_tx(
     audit::record(c, caller, entry, now)?;
     let id = v.id;
     (v.checked_out_at, v.duration_secs, v.updated_at) = (Some(at), Some(secs), now);
-    let answer = Answer::new(StatusCode::OK, &view_one(c, v, Some(caller.person()))?)?;
+    let answer = Answer::new(StatusCode::OK, &view_own(c, v, caller.person())?)?;
     // The sequence number is stamped with the closing columns in the same statement.
     let seq = changes::bump(c)?;
     visits::check_out(c, id, at, secs, seq, now)?;
@@ -533,7 +533,7 @@ async fn get_visit(
             let v = visits::find(c, &caller.scope(), id.0)?
                 .ok_or(AppError::NotFound(ErrorCode::VisitNotFound))?;
             // The view shows the customer's name: the tag follows the customer too (see `etag::tag_pair`).
-            let (_, customer_seq) = customers::name_seq(c, v.customer_id)?;
+            let (customer, customer_seq) = customers::name_seq(c, v.customer_id)?;
             let tag = etag::tag_pair('v', v.id, v.seq, customer_seq);
             if if_none_match
                 .as_deref()
@@ -541,6 +541,7 @@ async fn get_visit(
             {
                 return Ok((tag, None));
             }
+            // The view's parts from the reads at hand (the name above, the report below), not `view_parts`.
             let report = match visits::report(c, v.id)? {
                 Some(r) => Some(VisitReportResponse::from_rows(
                     r,
@@ -548,7 +549,8 @@ async fn get_visit(
                 )),
                 None => None,
             };
-            let visit = view_one(c, v, None)?;
+            let manager = visits::person(c, v.manager_id)?.unwrap_or_default();
+            let visit = VisitResponse::from_row(v, customer, manager, report.is_some());
             Ok((tag, Some(VisitDetail { visit, report })))
         })
         .await?;
@@ -655,18 +657,14 @@ pub(crate) fn views(c: &mut DbConn, rows: Vec<Visit>) -> AppResult<Vec<VisitResp
         .collect())
 }
 
-/// One visit row as an answer; `manager` is the manager's (name, employee number) when already at hand (the
-/// caller's own visit: read with the session check), else it is read.
-fn view_one(
-    c: &mut DbConn,
-    v: Visit,
-    manager: Option<(String, String)>,
-) -> AppResult<VisitResponse> {
-    let parts = visits::view_parts(c, &v, manager)?;
+/// The caller's own visit as an answer; `manager` is the caller's (name, employee number), read with the
+/// session check.
+fn view_own(c: &mut DbConn, v: Visit, manager: (String, String)) -> AppResult<VisitResponse> {
+    let parts = visits::view_parts(c, &v)?;
     Ok(VisitResponse::from_row(
         v,
         parts.customer.unwrap_or_default(),
-        parts.manager.unwrap_or_default(),
+        manager,
         parts.has_report,
     ))
 }

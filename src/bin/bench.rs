@@ -294,7 +294,10 @@ fn main() -> anyhow::Result<()> {
     }
     // The reference again, last: its share of the first shows how far this shared machine's speed drifted
     // during the run, so a share near a target can be read against it.
-    eprintln!("bench: {READYZ} again, after the rest, for {} s…", cli.duration);
+    eprintln!(
+        "bench: {READYZ} again, after the rest, for {} s…",
+        cli.duration
+    );
     let admin = login(port, "admin")?;
     let mut again = run_wrk_get(&cli, port, &admin, READYZ_AGAIN, READYZ)?;
     again.who = "admin".to_owned();

@@ -199,6 +199,9 @@ async fn check_in_measures_the_distance_and_flags(app: TestApp) {
         .body;
     assert!(!v["manager"]["name"].as_str().unwrap().is_empty(), "{v}");
     assert_eq!(v["manager"], shown["manager"]);
+    assert_eq!(shown["customer"], v["customer"]);
+    assert_eq!(shown["has_report"], false);
+    assert!(shown["report"].is_null(), "{shown}");
     assert_eq!(v["datum"], "wgs84");
     assert_eq!(v["has_report"], false);
     assert!(v["checked_out_at"].is_null() && v["duration_secs"].is_null());

@@ -306,36 +306,25 @@ pub fn list(
         .load(conn)
 }
 
-/// What the view of one visit shows besides the row: its customer's name, its manager's name and employee
-/// number, and whether it has a report.
+/// What the view of one visit shows besides the row and its manager: its customer's name and whether it has
+/// a report.
 pub struct ViewParts {
     /// The customer's name.
     pub customer: Option<String>,
-    /// The manager's (name, employee number).
-    pub manager: Option<(String, String)>,
     /// Whether the visit has a report.
     pub has_report: bool,
 }
 
-/// [`ViewParts`] of one visit. Three fixed-shape statements on the backend's own connection
-/// (kept prepared there), where the list's `IN (…)` statements are prepared anew each time: every check-out
-/// and report answers with this view (a check-in has its parts at hand).
-pub fn view_parts(
-    conn: &mut DbConn,
-    v: &Visit,
-    manager: Option<(String, String)>,
-) -> QueryResult<ViewParts> {
+/// [`ViewParts`] of one visit. Two fixed-shape statements on the backend's own connection (kept prepared
+/// there), where the list's `IN (…)` statements are prepared anew each time: every check-out answers with
+/// this view (a check-in has its parts at hand, and the detail reads them for its tag and its report).
+pub fn view_parts(conn: &mut DbConn, v: &Visit) -> QueryResult<ViewParts> {
     let name = customers::table.find(v.customer_id).select(customers::name);
     let report = visit_reports::table
         .find(v.id)
         .select(visit_reports::visit_id);
-    let manager = match manager {
-        Some(known) => Some(known),
-        None => person(conn, v.manager_id)?,
-    };
     crate::per_backend!(conn, |c| Ok(ViewParts {
         customer: name.first(c).optional()?,
-        manager,
         has_report: report.first::<i64>(c).optional()?.is_some(),
     }))
 }
