@@ -35,12 +35,19 @@ pub fn if_none_match(req: &HttpRequest) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// 304 with the tag when `If-None-Match` names it (the client's copy is current).
+fn not_modified(if_none_match: Option<&str>, tag: &str) -> Option<HttpResponse> {
+    if_none_match.is_some_and(|h| none_match(h, tag)).then(|| {
+        HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag.to_owned()))
+            .finish()
+    })
+}
+
 /// 304 with the tag when the client's copy is current, else 200 with the tag and `body`.
 pub fn reply<T: Serialize>(if_none_match: Option<&str>, tag: String, body: &T) -> HttpResponse {
-    if if_none_match.is_some_and(|h| none_match(h, &tag)) {
-        return HttpResponse::NotModified()
-            .insert_header((header::ETAG, tag))
-            .finish();
+    if let Some(unchanged) = not_modified(if_none_match, &tag) {
+        return unchanged;
     }
     HttpResponse::Ok()
         .insert_header((header::ETAG, tag))
@@ -57,10 +64,8 @@ pub fn reply_by_content<T: Serialize>(
     let bytes = serde_json::to_vec(body).map_err(|e| crate::error::AppError::Internal(e.into()))?;
     let digest = crate::auth::tokens::digest_bytes(&bytes);
     let tag = format!("W/\"{kind}-{}\"", &digest[..24]);
-    if if_none_match.is_some_and(|h| none_match(h, &tag)) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, tag))
-            .finish());
+    if let Some(unchanged) = not_modified(if_none_match, &tag) {
+        return Ok(unchanged);
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, tag))

@@ -91,10 +91,17 @@ fn entity_name(s: &str) -> &'static str {
 }
 
 /// Ids of one list across pages, with repeats.
-fn delivered(pages: &[Value], list: &str) -> Vec<i64> {
+/// The rows of one list (`customers`, `contacts`, …) over all pages, in order.
+fn changes_of(pages: &[Value], list: &str) -> Vec<Value> {
     pages
         .iter()
         .flat_map(|p| p["changes"][list].as_array().unwrap().clone())
+        .collect()
+}
+
+fn delivered(pages: &[Value], list: &str) -> Vec<i64> {
+    changes_of(pages, list)
+        .iter()
         .map(|r| r["id"].as_i64().unwrap())
         .collect()
 }
@@ -199,26 +206,19 @@ async fn full_sync_in_pages_then_deltas(app: TestApp) {
     assert_eq!(delivered(&pages, "opportunities"), vec![opp]);
     assert_eq!(delivered(&pages, "worklogs"), vec![log]);
     // Lists mask, as the customer list does.
-    let first = pages
-        .iter()
-        .flat_map(|p| p["changes"]["customers"].as_array().unwrap().clone())
+    let first = changes_of(&pages, "customers")
+        .into_iter()
         .find(|c| c["id"] == made[0].0)
         .unwrap();
     assert_eq!(first["phone"], "139****5678");
-    // So are contacts' phones (the contacts list has them in full).
-    let contact = pages
-        .iter()
-        .flat_map(|p| p["changes"]["contacts"].as_array().unwrap().clone())
-        .next()
-        .unwrap();
-    assert_eq!(contact["phone"], "137****5678");
+    // So are every contact's phone (the contacts list has them in full).
+    let phones: Vec<Value> = changes_of(&pages, "contacts")
+        .into_iter()
+        .map(|c| c["phone"].clone())
+        .collect();
+    assert_eq!(phones, vec![json!("137****5678"); 3]);
     // Money stays a decimal string.
-    let h = pages
-        .iter()
-        .flat_map(|p| p["changes"]["holdings"].as_array().unwrap().clone())
-        .next()
-        .unwrap();
-    assert_eq!(h["amount"], "500000.00");
+    assert_eq!(changes_of(&pages, "holdings")[0]["amount"], "500000.00");
 
     // Nothing changed: an empty delta keeps the token.
     let before = phone.token.clone();

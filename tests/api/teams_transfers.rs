@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp, Who, get_if_none_match, ids, items, seed_customer};
+use crate::helpers::{Resp, TestApp, Who, get_if_none_match, id_of, ids, items, seed_customer};
 
 const TEAMS: &str = "/api/v1/teams";
 const TRANSFERS: &str = "/api/v1/transfers";
@@ -893,9 +893,24 @@ async fn rejected_transfer_changes_nothing(app: TestApp) {
         .collect();
     assert_eq!(kinds, vec!["transfer_rejected", "transfer_proposed"]);
     // A new proposal is possible once the first is decided.
-    propose(&app, w.t("M0001"), c, w.id("M0002"), "再申请")
+    let again = propose(&app, w.t("M0001"), c, w.id("M0002"), "再申请")
         .await
         .expect(201);
+    decide(&app, w.t("L0001"), id_of(&again.body), "reject", &json!({}))
+        .await
+        .expect(200);
+
+    // A leader withdraws their own proposal by rejecting it (maker-checker forbids only approving it).
+    let own = propose(&app, w.t("L0001"), c, w.id("M0002"), "撤回测试")
+        .await
+        .expect(201);
+    let withdrawn = decide(&app, w.t("L0001"), id_of(&own.body), "reject", &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(withdrawn.body["status"], "rejected");
+    assert_eq!(withdrawn.body["decided_by"]["employee_no"], "L0001");
+    let (manager, _, _, _) = customer_row(&app, c).await;
+    assert_eq!(manager, w.id("M0001"));
 }
 
 async fn transfers_across_sub_branches_and_validation(app: TestApp) {
