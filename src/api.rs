@@ -86,6 +86,18 @@ impl Modify for SecurityAddon {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator's FIELDWORK_METRICS_TOKEN; without one configured, /metrics \
+                         answers loopback requests only",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 

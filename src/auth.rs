@@ -3,6 +3,7 @@
 //! function on owned data takes its `Scope`: access control lives here and nowhere else.
 
 pub mod caller;
+pub mod guard;
 pub mod jwt;
 pub mod password;
 pub mod tokens;

@@ -86,6 +86,26 @@ pub struct Settings {
         default_value = "https://fcm.googleapis.com"
     )]
     pub fcm_base_url: String,
+    /// Failed password checks one client address may make per 15 minutes over all employee numbers before
+    /// it is locked for 15 minutes (beside the per-number limit of five). Phones behind one carrier NAT share
+    /// an address, so it is well above five.
+    #[arg(long, env = "FIELDWORK_LOGIN_ADDRESS_LIMIT", default_value_t = 30,
+          value_parser = clap::value_parser!(i32).range(5..=100_000))]
+    pub login_address_limit: i32,
+    /// Take the client address from the last `X-Forwarded-For` hop (set this only behind a reverse proxy
+    /// that appends it; otherwise the header is ignored and the TCP peer is the client).
+    #[arg(long, env = "FIELDWORK_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+    /// Seconds after a refresh during which the same refresh token may be presented again and answers with
+    /// a fresh pair for the same session (a phone that lost the answer retries); after it, a reuse ends the
+    /// session.
+    #[arg(long, env = "FIELDWORK_REFRESH_GRACE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub refresh_grace_secs: u64,
+    /// Bearer token that `/metrics` requires. Unset: `/metrics` answers only requests from the loopback
+    /// interface that came through no proxy (no `Forwarded` or `X-Forwarded-For` header); 404 otherwise.
+    #[arg(long, env = "FIELDWORK_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// Where 29 February birthdays go in common years (the setting; the rule is `domain::reminders::Feb29Rule`).
@@ -130,6 +150,10 @@ impl Settings {
             fcm_service_account_key: None,
             fcm_project_id: None,
             fcm_base_url: "https://fcm.googleapis.com".into(),
+            login_address_limit: 30,
+            trust_forwarded_for: false,
+            refresh_grace_secs: 30,
+            metrics_token: None,
         }
     }
 
@@ -141,6 +165,9 @@ impl Settings {
         }
         if self.refresh_token_ttl_days == 0 || self.refresh_token_ttl_days > 365 {
             anyhow::bail!("FIELDWORK_REFRESH_TOKEN_TTL_DAYS must be 1..=365");
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            anyhow::bail!("FIELDWORK_METRICS_TOKEN must be at least 16 characters");
         }
         if self.max_body_bytes < 1024 {
             anyhow::bail!("FIELDWORK_MAX_BODY_BYTES must be at least 1024");

@@ -49,6 +49,11 @@ pub enum ErrorCode {
     Forbidden,
     /// 403: a transfer is approved by someone other than the one who proposed it (maker-checker).
     ProposerCannotApprove,
+    /// 403: the password is temporary (set by an admin, or printed at first start): change it with
+    /// `PUT /me/password` first; only `/me`, `/me/password` and logout answer until then.
+    PasswordChangeRequired,
+    /// 403: an admin changes their own password with `PUT /me/password`, not through the reset endpoint.
+    ResetOwnPassword,
     /// 409: the employee number is already taken.
     EmployeeNoTaken,
     /// 409: the org code is already taken.
@@ -284,6 +289,12 @@ impl AppError {
             Self::Forbidden => "your role may not do this".into(),
             Self::Denied(ErrorCode::ProposerCannotApprove) => {
                 "a transfer is approved by someone other than its proposer".into()
+            }
+            Self::Denied(ErrorCode::PasswordChangeRequired) => {
+                "your password is temporary: change it with PUT /api/v1/me/password first".into()
+            }
+            Self::Denied(ErrorCode::ResetOwnPassword) => {
+                "change your own password with PUT /api/v1/me/password".into()
             }
             Self::Denied(_) => "you may not do this to this object".into(),
             Self::PayloadTooLarge(limit) => format!("the body is larger than {limit} bytes"),

@@ -350,7 +350,8 @@ pub fn notify_due(conn: &mut DbConn, now: DateTime<Utc>, s: &Settings) -> QueryR
     Ok(written)
 }
 
-/// One scheduler pass at `now`: follow moved/archived customers, generate the window, notify what is due.
+/// One scheduler pass at `now`: follow moved/archived customers, generate the window, notify what is due,
+/// forget login guesses whose window is over.
 /// Each step is its own transaction, so a crash between them loses nothing.
 pub async fn tick(db: &Db, now: DateTime<Utc>, s: Settings) -> Result<TickReport, AppError> {
     let followed = db
@@ -373,6 +374,16 @@ pub async fn tick(db: &Db, now: DateTime<Utc>, s: Settings) -> Result<TickReport
         people + business
     };
     let notified = db.write(move |c| Ok(notify_due(c, now, &s)?)).await?;
+    // Guessing state whose window and lock are over (most of it for employee numbers that do not exist).
+    let window = chrono::Duration::minutes(crate::domain::login::WINDOW_MINUTES);
+    db.write(move |c| {
+        Ok(crate::db::repo::throttle::purge(
+            c,
+            now.naive_utc(),
+            window,
+        )?)
+    })
+    .await?;
     Ok(TickReport {
         created,
         followed,

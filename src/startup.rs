@@ -30,6 +30,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     /// The source of "now" (injected in tests).
     pub clock: Arc<dyn Clock>,
+    /// The process's metrics (`/metrics`; handlers count what they refuse).
+    pub metrics: Metrics,
     /// Method table of every documented route, for 405 answers.
     pub routes: api::fallback::RouteTable,
     /// Rendered list rows of customers (masked), by id and version.
@@ -59,6 +61,7 @@ impl AppState {
             settings,
             jwt,
             clock,
+            metrics: Metrics::new(),
             routes,
             customer_rows,
             user_rows,
@@ -102,9 +105,12 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             n => n,
         };
+        let trust = web::Data::new(telemetry::TrustForwardedFor(
+            state.settings.trust_forwarded_for,
+        ));
+        let metrics = web::Data::new(state.metrics.clone());
         let state = web::Data::new(state);
-        let metrics = web::Data::new(Metrics::new());
-        let server = HttpServer::new(move || app(state.clone(), metrics.clone()))
+        let server = HttpServer::new(move || app(state.clone(), metrics.clone(), trust.clone()))
             .workers(workers)
             .listen(listener)?
             .run();
@@ -144,6 +150,7 @@ pub fn resolve_secret(settings: &Settings) -> Vec<u8> {
 fn app(
     state: web::Data<AppState>,
     metrics: web::Data<Metrics>,
+    trust: web::Data<telemetry::TrustForwardedFor>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -156,6 +163,7 @@ fn app(
     let (app, doc) = App::new()
         .app_data(state)
         .app_data(metrics)
+        .app_data(trust)
         .app_data(web::PayloadConfig::new(usize::MAX))
         .wrap(ErrorHandlers::new().default_handler(api::fallback::ensure_problem_body))
         .wrap(Compress::default())

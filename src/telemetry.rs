@@ -36,8 +36,29 @@ pub fn current_request_id() -> String {
 pub struct RequestMeta {
     /// The request id.
     pub request_id: String,
-    /// The peer address (no proxy headers are trusted).
+    /// The client's address: the TCP peer, or the last `X-Forwarded-For` hop when `TrustForwardedFor` is set.
     pub client_ip: Option<String>,
+}
+
+/// App data: whether the last `X-Forwarded-For` hop names the client (`FIELDWORK_TRUST_FORWARDED_FOR`).
+#[derive(Debug, Clone, Copy)]
+pub struct TrustForwardedFor(pub bool);
+
+/// The client address of a request: the last hop of `X-Forwarded-For` (the one the proxy in front of us
+/// appended) when trusted and well-formed, else the TCP peer.
+fn client_address(req: &ServiceRequest) -> Option<String> {
+    let trusted = req
+        .app_data::<actix_web::web::Data<TrustForwardedFor>>()
+        .is_some_and(|t| t.0);
+    let forwarded = trusted
+        .then(|| req.headers().get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|hop| hop.trim().parse::<std::net::IpAddr>().ok());
+    forwarded
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .map(|ip| ip.to_string())
 }
 
 /// Installs the global subscriber: `FIELDWORK_LOG` filter (default `info`), JSON when asked.
@@ -74,7 +95,7 @@ pub async fn request_id_mw(
         .get(REQUEST_ID_HEADER)
         .and_then(valid_client_request_id)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let client_ip = req.peer_addr().map(|a| a.ip().to_string());
+    let client_ip = client_address(&req);
     req.extensions_mut().insert(RequestMeta {
         request_id: id.clone(),
         client_ip,
@@ -86,6 +107,11 @@ pub async fn request_id_mw(
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), h);
     }
     Ok(res)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -105,6 +131,7 @@ struct MetricsInner {
     registry: Registry,
     requests: Family<HttpLabels, Counter>,
     latency: Family<HttpLabels, Histogram>,
+    auth_failures: Family<ReasonLabels, Counter>,
     pool_connections: Gauge,
     pool_idle: Gauge,
     pool_max: Gauge,
@@ -126,6 +153,7 @@ impl Metrics {
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             ])
         });
+        let auth_failures = Family::<ReasonLabels, Counter>::default();
         let pool_connections = Gauge::default();
         let pool_idle = Gauge::default();
         let pool_max = Gauge::default();
@@ -138,6 +166,12 @@ impl Metrics {
             "http_request_duration_seconds",
             "HTTP request latency by route and status",
             latency.clone(),
+        );
+        registry.register(
+            "auth_failures",
+            "Refused password checks by reason: wrong (wrong password or unknown employee number), \
+             locked (a locked employee number or client address)",
+            auth_failures.clone(),
         );
         registry.register(
             "db_pool_connections",
@@ -159,6 +193,7 @@ impl Metrics {
                 registry,
                 requests,
                 latency,
+                auth_failures,
                 pool_connections,
                 pool_idle,
                 pool_max,
@@ -174,6 +209,14 @@ impl Metrics {
         };
         self.inner.requests.get_or_create(&labels).inc();
         self.inner.latency.get_or_create(&labels).observe(secs);
+    }
+
+    /// Counts a refused password check (`wrong` or `locked`).
+    pub fn auth_failure(&self, reason: &'static str) {
+        self.inner
+            .auth_failures
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// Renders the Prometheus text format, with the pool state read now.

@@ -9,12 +9,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::extract::ApiJson;
 use super::users::UserResponse;
 use crate::auth::caller::{Auth, request_meta};
+use crate::auth::guard::Guard;
 use crate::auth::{password, tokens};
 use crate::db::DbConn;
-use crate::db::models::{LoginThrottle, NewAuditEvent, Org, RefreshToken, Session, User};
+use crate::db::models::{NewAuditEvent, Org, RefreshToken, Session, User};
 use crate::db::repo::audit::Entry;
-use crate::db::repo::{audit, sessions, throttle, users};
-use crate::domain::login::{ThrottleState, after_failure, retry_after};
+use crate::db::repo::{audit, orgs, sessions, users};
 use crate::domain::user::PASSWORD_MAX;
 use crate::error::{AppError, AppResult, ErrorCode, FieldErrors, ProblemBody};
 use crate::startup::AppState;
@@ -58,39 +58,47 @@ pub struct TokenResponse {
     pub user: UserResponse,
 }
 
-fn to_state(t: LoginThrottle) -> ThrottleState {
-    ThrottleState {
-        failures: t.failures,
-        window_start: t.window_start,
-        locked_until: t.locked_until,
-    }
-}
-
-/// What the read phase of a login found.
-enum Checked {
-    Locked(u64),
-    Failed,
-    Ok(Box<User>),
-}
-
-fn check_login(
+/// An audit row of a refused password check: the employee number as typed, the client address and the
+/// outcome (`action`), filed under the user's org when the number exists, else under the head office.
+fn refused_event(
     c: &mut DbConn,
-    employee_no: &str,
-    pw: &str,
+    action: &str,
+    meta: &RequestMeta,
+    typed: &str,
+    org_path: Option<&str>,
     now: NaiveDateTime,
-) -> AppResult<Checked> {
-    let state = throttle::get(c, employee_no)?.map(to_state);
-    if let Some(secs) = retry_after(state.as_ref(), now) {
-        return Ok(Checked::Locked(secs));
-    }
-    Ok(match users::find_by_employee_no(c, employee_no)? {
-        Some(u) if password::verify(pw, &u.password_hash) && u.active => Checked::Ok(Box::new(u)),
-        Some(_) => Checked::Failed,
+) -> AppResult<NewAuditEvent> {
+    let org_path = match org_path {
+        Some(p) => p.to_owned(),
+        None => orgs::root_path(c)?,
+    };
+    Ok(NewAuditEvent {
+        actor_id: None,
+        action: action.into(),
+        entity: "login".into(),
+        entity_id: typed.to_owned(),
+        org_path,
+        at: now,
+        request_id: meta.request_id.clone(),
+        client_ip: meta.client_ip.clone(),
+        detail: None,
+    })
+}
+
+/// Verifies a reserved guess on a blocking thread, holding no database connection: right only for an
+/// active user's password (an unknown number costs the same time).
+pub async fn verify_guess(user: Option<&User>, pw: String) -> AppResult<bool> {
+    let phc = user.filter(|u| u.active).map(|u| u.password_hash.clone());
+    web::block(move || match phc {
+        Some(phc) => password::verify(&pw, &phc),
         None => {
-            password::verify_dummy(pw);
-            Checked::Failed
+            // Unknown or inactive: the same work as a check, and never right.
+            password::verify_dummy(&pw);
+            false
         }
     })
+    .await
+    .map_err(|e| AppError::Unavailable(e.to_string()))
 }
 
 fn new_refresh(
@@ -130,8 +138,11 @@ fn session_event(
     }
 }
 
-/// Logs in with employee number and password. Five failures within 15 minutes lock the employee number
-/// for 15 minutes (429 with `Retry-After`); the answer never tells whether the employee number exists.
+/// Logs in with employee number and password. Five guesses within 15 minutes lock the employee number for
+/// 15 minutes, however many arrive at once (429 with `Retry-After`); a client address is locked likewise
+/// after `FIELDWORK_LOGIN_ADDRESS_LIMIT` (default 30) wrong guesses over all numbers. The answer never tells
+/// whether the employee number exists. Refused attempts are audited (`auth.login_failed`,
+/// `auth.login_locked`) and counted in `/metrics`.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
@@ -163,60 +174,74 @@ async fn login(
     }
     errs.finish()?;
     let now = state.now();
-    let no = employee_no.clone();
-    let checked = state
-        .db
-        .read(move |c| check_login(c, &no, &pw, now))
-        .await?;
-    let user = match checked {
-        Checked::Locked(secs) => return Err(AppError::RateLimited { retry_after: secs }),
-        Checked::Failed => {
-            state
-                .db
-                .write(move |c| {
-                    let prev = throttle::get(c, &employee_no)?.map(to_state);
-                    let next = after_failure(prev, now);
-                    throttle::put(
-                        c,
-                        &LoginThrottle {
-                            employee_no,
-                            failures: next.failures,
-                            window_start: next.window_start,
-                            locked_until: next.locked_until,
-                        },
-                    )?;
-                    Ok(())
-                })
-                .await?;
-            return Err(AppError::Unauthorized(ErrorCode::InvalidCredentials));
-        }
-        Checked::Ok(u) => *u,
-    };
     let meta = request_meta(&req);
+    let guard = Guard::new(
+        &employee_no,
+        meta.client_ip.as_deref(),
+        state.settings.login_address_limit,
+    );
+    let (g, no, m) = (guard.clone(), employee_no.clone(), meta.clone());
+    let found = state
+        .db
+        .write(move |c| {
+            let found = users::find_for_login(c, &no)?;
+            if let Err(secs) = g.reserve(c, now)? {
+                let path = found.as_ref().map(|(_, o)| o.path.as_str());
+                let event = refused_event(c, "auth.login_locked", &m, &no, path, now)?;
+                audit::insert(c, event)?;
+                return Ok(Err(secs));
+            }
+            Ok(Ok(found))
+        })
+        .await?;
+    let found = match found {
+        Ok(found) => found,
+        Err(retry_after) => {
+            state.metrics.auth_failure("locked");
+            return Err(AppError::RateLimited { retry_after });
+        }
+    };
+    if !verify_guess(found.as_ref().map(|(u, _)| u), pw).await? {
+        state.metrics.auth_failure("wrong");
+        let path = found.map(|(_, o)| o.path);
+        let m = meta.clone();
+        state
+            .db
+            .write(move |c| {
+                let event = refused_event(
+                    c,
+                    "auth.login_failed",
+                    &m,
+                    &employee_no,
+                    path.as_deref(),
+                    now,
+                )?;
+                Ok(audit::insert(c, event)?)
+            })
+            .await?;
+        return Err(AppError::Unauthorized(ErrorCode::InvalidCredentials));
+    }
+    let (user, org) = found.ok_or(AppError::Unauthorized(ErrorCode::InvalidCredentials))?;
     let session_id = uuid::Uuid::new_v4().to_string();
     let expires =
         now + Duration::days(i64::try_from(state.settings.refresh_token_ttl_days).unwrap_or(30));
     let (refresh_token, row) = new_refresh(&session_id, now, expires);
     let sid = session_id.clone();
-    let (user, org) = state
+    let (uid, path) = (user.id, org.path.clone());
+    state
         .db
         .write(move |c| {
             let session = Session {
                 id: sid.clone(),
-                user_id: user.id,
+                user_id: uid,
                 created_at: now,
                 expires_at: expires,
                 revoked_at: None,
             };
             sessions::create(c, &session, &row)?;
-            throttle::clear(c, &user.employee_no)?;
-            let (user, org) = users::find_for_session(c, user.id)?
-                .ok_or(AppError::Unauthorized(ErrorCode::InvalidCredentials))?;
-            audit::insert(
-                c,
-                session_event("auth.login", &meta, user.id, &org.path, &sid, now),
-            )?;
-            Ok((user, org))
+            guard.right(c, now)?;
+            audit::insert(c, session_event("auth.login", &meta, uid, &path, &sid, now))?;
+            Ok(())
         })
         .await?;
     let access_token = state
@@ -244,6 +269,7 @@ fn rotate(
     next: RefreshToken,
     meta: &RequestMeta,
     now: NaiveDateTime,
+    grace: Duration,
 ) -> AppResult<Refreshed> {
     let Some((token, session)) = sessions::find_refresh(c, digest)? else {
         return Ok(Refreshed::Invalid);
@@ -251,25 +277,39 @@ fn rotate(
     if session.revoked_at.is_some() || session.expires_at <= now || token.expires_at <= now {
         return Ok(Refreshed::Invalid);
     }
-    if token.used_at.is_some() || !sessions::use_refresh(c, digest, now)? {
-        // Someone replayed a spent token: either it was stolen or the legitimate pair was. End the session.
-        sessions::revoke(c, &session.id, now)?;
-        let path = users::find_for_session(c, session.user_id)?
-            .map(|(_, o)| o.path)
-            .unwrap_or_else(|| "/".into());
-        audit::insert(
-            c,
-            session_event(
-                "auth.refresh_reuse",
-                meta,
-                session.user_id,
-                &path,
-                &session.id,
-                now,
-            ),
-        )?;
-        tracing::warn!(session.id = %session.id, user.id = session.user_id, "refresh token reuse: session revoked");
-        return Ok(Refreshed::Reused);
+    if token.used_at.is_none() && sessions::use_refresh(c, digest, now)? {
+        // Spent now: pairs handed to retries of the previous token, which the phone did not keep, die.
+        sessions::drop_unspent(c, &session.id, digest)?;
+    } else {
+        // Spent before, or by a concurrent refresh just now (read again: that refresh has committed).
+        let spent = sessions::find_refresh(c, digest)?.and_then(|(t, _)| t.used_at);
+        let retry = match spent {
+            Some(at) => now < at + grace && !sessions::moved_on(c, &session.id, at)?,
+            None => false,
+        };
+        if !retry {
+            // Someone replayed a spent token: either it was stolen or the legitimate pair was. End the
+            // session.
+            sessions::revoke(c, &session.id, now)?;
+            let path = users::find_for_session(c, session.user_id)?
+                .map(|(_, o)| o.path)
+                .unwrap_or_else(|| "/".into());
+            audit::insert(
+                c,
+                session_event(
+                    "auth.refresh_reuse",
+                    meta,
+                    session.user_id,
+                    &path,
+                    &session.id,
+                    now,
+                ),
+            )?;
+            tracing::warn!(session.id = %session.id, user.id = session.user_id, "refresh token reuse: session revoked");
+            return Ok(Refreshed::Reused);
+        }
+        // A retry within the grace window of a refresh whose answer the phone lost: another pair for the
+        // same session.
     }
     let Some((user, org)) = users::find_for_session(c, session.user_id)? else {
         return Ok(Refreshed::Invalid);
@@ -287,8 +327,10 @@ fn rotate(
     Ok(Refreshed::Ok(Box::new((user, org)), session.id))
 }
 
-/// Exchanges a refresh token for a new pair. The old token is dead afterwards; presenting a spent token
-/// again ends the whole session (reuse detection).
+/// Exchanges a refresh token for a new pair. The old token is spent: presented again within the grace window
+/// (`FIELDWORK_REFRESH_GRACE_SECS`, default 30 s) before the phone has used the new one, it answers with
+/// another pair for the same session (a phone that lost the answer retries); presented after that, it ends
+/// the whole session (reuse detection).
 #[utoipa::path(
     tag = "auth",
     request_body = RefreshRequest,
@@ -319,9 +361,10 @@ async fn refresh(
     let (refresh_token, next) = new_refresh("", now, expires);
     let digest = tokens::digest(&presented);
     let meta = request_meta(&req);
+    let grace = Duration::seconds(i64::try_from(state.settings.refresh_grace_secs).unwrap_or(30));
     let outcome = state
         .db
-        .write(move |c| rotate(c, &digest, next, &meta, now))
+        .write(move |c| rotate(c, &digest, next, &meta, now, grace))
         .await?;
     let (rows, sid) = match outcome {
         Refreshed::Ok(rows, sid) => (rows, sid),
@@ -358,7 +401,7 @@ async fn logout(state: web::Data<AppState>, auth: Auth) -> AppResult<HttpRespons
     state
         .db
         .write(move |c| {
-            let caller = auth.load(c, now)?;
+            let caller = auth.load_temporary(c, now)?;
             sessions::revoke(c, &caller.session_id, now)?;
             // The session's phones stop receiving the user's pushes.
             crate::db::repo::devices::delete_for_session(c, &caller.session_id)?;

@@ -5,11 +5,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::auth::verify_guess;
 use super::extract::ApiJson;
 use super::orgs::OrgRef;
 use super::users::{UserResponse, hash_password};
 use crate::auth::caller::Auth;
-use crate::auth::password;
+use crate::auth::guard::Guard;
 use crate::db::repo::audit::Entry;
 use crate::db::repo::{audit, sessions, users};
 use crate::domain::user::check_password;
@@ -63,7 +64,10 @@ async fn get_me(state: web::Data<AppState>, auth: Auth) -> AppResult<web::Json<M
     }))
 }
 
-/// Changes the caller's password (the current one is required) and ends their other sessions.
+/// Changes the caller's password (the current one is required) and ends their other sessions. The check of
+/// the current password counts against the same lockout as a login: five wrong guesses within 15 minutes
+/// lock the employee number (429 with `Retry-After`). This is what a user with a temporary password must do
+/// first.
 #[utoipa::path(
     tag = "me",
     request_body = ChangePasswordRequest,
@@ -71,6 +75,7 @@ async fn get_me(state: web::Data<AppState>, auth: Auth) -> AppResult<web::Json<M
     responses(
         (status = 204, description = "Changed"),
         (status = 422, description = "Wrong current password or weak new one", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "Locked after repeated wrong passwords", body = ProblemBody, content_type = "application/problem+json"),
         (status = "4XX", description = "Client error: a problem document with a stable `code`", body = ProblemBody, content_type = "application/problem+json"),
         (status = "5XX", description = "Server error or database unavailable (503)", body = ProblemBody, content_type = "application/problem+json")
     )
@@ -97,15 +102,40 @@ async fn change_password(
     errs.finish()?;
     let now = state.now();
     let a = auth.clone();
-    let current = req.current_password;
-    let ok = state
+    let per_address = state.settings.login_address_limit;
+    let reserved = state
         .db
-        .read(move |c| {
-            let (_, user, _) = a.load_with_user(c, now)?;
-            Ok(password::verify(&current, &user.password_hash))
+        .write(move |c| {
+            let (caller, user, _) = a.load_with_user(c, now)?;
+            let guard = Guard::new(
+                &caller.employee_no,
+                caller.meta.client_ip.as_deref(),
+                per_address,
+            );
+            if let Err(secs) = guard.reserve(c, now)? {
+                refused(c, &caller, "auth.password_check_locked", now)?;
+                return Ok(Err(secs));
+            }
+            Ok(Ok((guard, user)))
         })
         .await?;
-    if !ok {
+    let (guard, user) = match reserved {
+        Ok(r) => r,
+        Err(retry_after) => {
+            state.metrics.auth_failure("locked");
+            return Err(AppError::RateLimited { retry_after });
+        }
+    };
+    if !verify_guess(Some(&user), req.current_password).await? {
+        state.metrics.auth_failure("wrong");
+        let a = auth.clone();
+        state
+            .db
+            .write(move |c| {
+                let caller = a.load_temporary(c, now)?;
+                refused(c, &caller, "auth.password_check_failed", now)
+            })
+            .await?;
         return Err(AppError::Validation(vec![crate::error::FieldError::new(
             "current_password",
             "wrong_password",
@@ -116,7 +146,8 @@ async fn change_password(
     state
         .db
         .write(move |c| {
-            let caller = auth.load(c, now)?;
+            let caller = auth.load_temporary(c, now)?;
+            guard.right(c, now)?;
             users::set_password(c, caller.user_id, &hash, false, now)?;
             sessions::revoke_all_for_user(c, caller.user_id, Some(&caller.session_id), now)?;
             let id = caller.user_id.to_string();
@@ -130,4 +161,21 @@ async fn change_password(
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Audits a refused check of the caller's current password.
+fn refused(
+    c: &mut crate::db::DbConn,
+    caller: &crate::auth::caller::Caller,
+    action: &str,
+    now: chrono::NaiveDateTime,
+) -> AppResult<()> {
+    let id = caller.user_id.to_string();
+    audit::record(
+        c,
+        caller,
+        Entry::new(action, "user", id, &caller.org_path),
+        now,
+    )?;
+    Ok(())
 }

@@ -488,7 +488,10 @@ async fn update_user(
     Ok(web::Json(UserResponse::from_rows(u, &o)))
 }
 
-/// Gives a user in the caller's subtree a temporary password and ends their sessions (admin).
+/// Gives a user in the caller's subtree a temporary password and ends their sessions (admin). Until they
+/// change it, the user can do nothing but `/me`, `PUT /me/password` and logout (403
+/// `password_change_required`). An admin changes their own password with `PUT /me/password` (403
+/// `reset_own_password` here).
 #[utoipa::path(
     tag = "users",
     params(("id" = i64, Path, description = "User id")),
@@ -513,8 +516,11 @@ async fn reset_password(
             let caller = a.load(c, now)?;
             caller.require_admin()?;
             users::find(c, &caller.scope(), id.0)?
-                .ok_or(AppError::NotFound(ErrorCode::UserNotFound))
-                .map(|_| ())
+                .ok_or(AppError::NotFound(ErrorCode::UserNotFound))?;
+            if caller.user_id == id.0 {
+                return Err(AppError::Denied(ErrorCode::ResetOwnPassword));
+            }
+            Ok(())
         })
         .await?;
     let temporary = tokens::random_password();
@@ -526,6 +532,9 @@ async fn reset_password(
             caller.require_admin()?;
             let (target, org) = users::find(c, &caller.scope(), id.0)?
                 .ok_or(AppError::NotFound(ErrorCode::UserNotFound))?;
+            if caller.user_id == target.id {
+                return Err(AppError::Denied(ErrorCode::ResetOwnPassword));
+            }
             users::set_password(c, target.id, &hash, true, now)?;
             sessions::revoke_all_for_user(c, target.id, None, now)?;
             audit::record(

@@ -89,15 +89,34 @@ impl Auth {
     }
 
     /// Loads the live session and its user; 401 `session_ended` if the session was revoked or expired, or
-    /// the user deactivated.
+    /// the user deactivated; 403 `password_change_required` while the user's password is temporary.
     pub fn load(&self, conn: &mut DbConn, now: chrono::NaiveDateTime) -> Result<Caller, AppError> {
         let row = sessions::load_caller(conn, self.user_id, &self.session_id, now)?
             .ok_or(AppError::Unauthorized(ErrorCode::SessionEnded))?;
         self.caller(row)
     }
 
-    /// The caller from a live session's row, read by `load`'s query or by one that includes it.
+    /// `load` for what a user with a temporary password may still do: change it, or log out.
+    pub fn load_temporary(
+        &self,
+        conn: &mut DbConn,
+        now: chrono::NaiveDateTime,
+    ) -> Result<Caller, AppError> {
+        let row = sessions::load_caller(conn, self.user_id, &self.session_id, now)?
+            .ok_or(AppError::Unauthorized(ErrorCode::SessionEnded))?;
+        self.caller_of(row)
+    }
+
+    /// The caller from a live session's row, read by `load`'s query or by one that includes it; 403
+    /// `password_change_required` while the user's password is temporary.
     pub fn caller(&self, row: sessions::CallerRow) -> Result<Caller, AppError> {
+        if row.must_change_password {
+            return Err(AppError::Denied(ErrorCode::PasswordChangeRequired));
+        }
+        self.caller_of(row)
+    }
+
+    fn caller_of(&self, row: sessions::CallerRow) -> Result<Caller, AppError> {
         let role = Role::parse(&row.role)
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("bad role")))?;
         Ok(Caller {

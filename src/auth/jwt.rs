@@ -85,7 +85,8 @@ impl JwtKeys {
         )?)
     }
 
-    /// Verifies signature, algorithm, expiry, issuer, audience and purpose.
+    /// Verifies signature, algorithm, expiry, issuer, audience, purpose and lifetime (at most the configured
+    /// one).
     pub fn verify(&self, token: &str) -> Option<Claims> {
         self.verify_at(token, jsonwebtoken::get_current_timestamp())
     }
@@ -102,7 +103,9 @@ impl JwtKeys {
             }
         }
         let data = decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        if data.claims.typ != ACCESS {
+        // A token living longer than this server issues is refused even when correctly signed (a key that
+        // leaked, or a token from a laxer configuration, must not mint long-lived access).
+        if data.claims.typ != ACCESS || data.claims.exp - data.claims.iat > self.ttl_secs {
             return None;
         }
         let mut known = self.verified.lock().unwrap_or_else(|p| p.into_inner());
@@ -156,6 +159,21 @@ mod tests {
         assert!(
             k.verify_at(&t, at).is_some(),
             "the real one is still remembered"
+        );
+    }
+
+    #[test]
+    fn a_token_living_longer_than_configured_is_refused_though_correctly_signed() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let lax = JwtKeys::new(secret, 3600);
+        let strict = JwtKeys::new(secret, 900);
+        let long = lax.issue(7, "s", now()).unwrap();
+        assert!(lax.verify(&long).is_some());
+        assert!(strict.verify(&long).is_none(), "an hour-long token");
+        assert!(
+            strict
+                .verify(&strict.issue(7, "s", now()).unwrap())
+                .is_some()
         );
     }
 

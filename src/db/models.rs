@@ -174,11 +174,11 @@ pub struct RefreshToken {
     pub used_at: Option<NaiveDateTime>,
 }
 
-/// Failed-login bookkeeping per employee number (known or not).
+/// Guessing state of one subject: `no:<employee number>` (known or not) or `ip:<client address>`.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = login_throttle)]
 pub struct LoginThrottle {
-    pub employee_no: String,
+    pub subject: String,
     pub failures: i32,
     pub window_start: NaiveDateTime,
     pub locked_until: Option<NaiveDateTime>,

@@ -55,8 +55,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_throttle (employee_no) {
-        employee_no -> Text,
+    login_throttle (subject) {
+        subject -> Text,
         failures -> Integer,
         window_start -> Timestamp,
         locked_until -> Nullable<Timestamp>,

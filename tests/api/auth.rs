@@ -261,7 +261,8 @@ async fn refresh_rotates_and_reuse_revokes_the_session(app: TestApp) {
         app.get(ME, &access2).await.expect(200).body["employee_no"],
         "M0001"
     );
-    // The spent token presented again is refused and ends the whole session.
+    // The spent token presented again after the grace window is refused and ends the whole session.
+    app.clock.advance(chrono::Duration::seconds(31));
     refresh(&app, &rt1)
         .await
         .problem(401, "invalid_refresh_token");

@@ -7,7 +7,7 @@ use std::sync::{Arc, Once};
 
 use diesel::Connection;
 use diesel::RunQueryDsl;
-use fieldwork::clock::SystemClock;
+use fieldwork::clock::{Clock, SystemClock};
 use fieldwork::config::Settings;
 use fieldwork::db::Db;
 use fieldwork::startup::{AppState, Application, stored_now};
@@ -44,8 +44,60 @@ macro_rules! backend_tests {
     };
 }
 
+/// The server's clock in tests: the wall clock moved by an offset the test sets, so a test can step past a
+/// window (a grace period, a lockout) instead of sleeping through it.
+#[derive(Debug, Default)]
+pub struct TestClock {
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl TestClock {
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_ms
+            .fetch_add(by.num_milliseconds(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let offset = self.offset_ms.load(std::sync::atomic::Ordering::SeqCst);
+        chrono::Utc::now() + chrono::Duration::milliseconds(offset)
+    }
+}
+
+/// `backend_tests!` for servers started with some settings changed: `backend_tests_with!(tweak => a, b)`
+/// runs `a` and `b` on servers whose settings `fn tweak(&mut Settings)` changed.
+#[macro_export]
+macro_rules! backend_tests_with {
+    ($tweak:ident => $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::TestApp::spawn_with(
+                        $crate::helpers::Backend::Sqlite,
+                        super::$tweak,
+                    )
+                    .await;
+                    super::$name(app).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn_pg_with(super::$tweak).await {
+                        super::$name(app).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
+    /// The server's clock.
+    #[allow(dead_code)]
+    pub clock: Arc<TestClock>,
     pub address: String,
     /// Which database this server runs on (for tests whose expectations differ by backend).
     #[allow(dead_code)]
@@ -188,6 +240,17 @@ impl TestApp {
         Self::spawn_pg_via(|url| url.to_owned()).await
     }
 
+    /// `spawn_pg` with some settings changed from the tests' defaults.
+    pub async fn spawn_pg_with(tweak: fn(&mut Settings)) -> Option<Self> {
+        Self::spawn_pg_tweaked(|url| url.to_owned(), tweak).await
+    }
+
+    /// The server's "now".
+    #[allow(dead_code)]
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// Like `spawn_pg`, with the server's URL rewritten (e.g. to go through a TCP proxy).
     pub async fn spawn_pg_via(rewrite: impl FnOnce(&str) -> String) -> Option<Self> {
         Self::spawn_pg_tweaked(rewrite, |_| {}).await
@@ -243,12 +306,8 @@ impl TestApp {
         .await
         .expect("setup task");
         let secret = settings.jwt_secret.clone().unwrap_or_default();
-        let state = AppState::new(
-            db.clone(),
-            settings,
-            secret.as_bytes(),
-            Arc::new(SystemClock),
-        );
+        let clock = Arc::new(TestClock::default());
+        let state = AppState::new(db.clone(), settings, secret.as_bytes(), clock.clone());
         let app = Application::build(state).expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
@@ -258,6 +317,7 @@ impl TestApp {
             .build()
             .expect("client");
         Self {
+            clock,
             address,
             backend,
             database_url: url,

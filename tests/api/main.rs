@@ -19,6 +19,7 @@ mod orgs_users;
 mod push;
 mod reminders;
 mod scheduler_rules;
+mod security;
 mod sync;
 mod tasks_notices;
 mod teams_transfers;

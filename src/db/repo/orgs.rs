@@ -21,6 +21,18 @@ fn scoped<'a>(scope: &Scope) -> Boxed<'a> {
     }
 }
 
+/// The path of the head office (the root of the tree), or `/` before there is one: where events about no
+/// org in particular (a failed login of an unknown employee number) are filed, for head-office admins.
+pub fn root_path(conn: &mut DbConn) -> QueryResult<String> {
+    Ok(orgs::table
+        .filter(orgs::parent_id.is_null())
+        .order(orgs::id.asc())
+        .select(orgs::path)
+        .first(conn)
+        .optional()?
+        .unwrap_or_else(|| "/".into()))
+}
+
 /// One org in scope.
 pub fn find(conn: &mut DbConn, scope: &Scope, id: i64) -> QueryResult<Option<Org>> {
     scoped(scope)

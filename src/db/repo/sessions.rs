@@ -22,6 +22,8 @@ pub struct CallerRow {
     pub name: String,
     /// The user's employee number.
     pub employee_no: String,
+    /// The user's password is temporary: nothing but `/me`, `/me/password` and logout until it is changed.
+    pub must_change_password: bool,
 }
 
 /// The columns of a [`CallerRow`], for every query that checks a session (`load_caller`, the home screen's).
@@ -32,6 +34,7 @@ pub const CALLER_COLUMNS: (
     orgs::path,
     users::name,
     users::employee_no,
+    users::must_change_password,
 ) = (
     users::id,
     users::role,
@@ -39,6 +42,7 @@ pub const CALLER_COLUMNS: (
     orgs::path,
     users::name,
     users::employee_no,
+    users::must_change_password,
 );
 
 /// The caller behind a live (unrevoked, unexpired) session of an active user, in one query.
@@ -162,6 +166,30 @@ pub fn use_refresh(conn: &mut DbConn, digest: &str, now: NaiveDateTime) -> Query
     .set(refresh_tokens::used_at.eq(now))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Deletes the session's other unspent refresh tokens (pairs handed to retries of the token just spent,
+/// which the phone did not keep).
+pub fn drop_unspent(conn: &mut DbConn, session_id: &str, keep: &str) -> QueryResult<usize> {
+    diesel::delete(
+        refresh_tokens::table
+            .filter(refresh_tokens::session_id.eq(session_id))
+            .filter(refresh_tokens::used_at.is_null())
+            .filter(refresh_tokens::token_hash.ne(keep)),
+    )
+    .execute(conn)
+}
+
+/// Whether a refresh token of the session issued at or after `at` has been spent: the phone has moved on
+/// past the token spent at `at`.
+pub fn moved_on(conn: &mut DbConn, session_id: &str, at: NaiveDateTime) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        refresh_tokens::table
+            .filter(refresh_tokens::session_id.eq(session_id))
+            .filter(refresh_tokens::created_at.ge(at))
+            .filter(refresh_tokens::used_at.is_not_null()),
+    ))
+    .get_result(conn)
 }
 
 /// Adds the next refresh token of a session.

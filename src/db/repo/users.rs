@@ -173,11 +173,12 @@ pub fn find_for_session(conn: &mut DbConn, id: i64) -> QueryResult<Option<(User,
         .optional()
 }
 
-/// The user with this employee number (login only: unscoped by nature).
-pub fn find_by_employee_no(conn: &mut DbConn, employee_no: &str) -> QueryResult<Option<User>> {
+/// The user with this employee number, with their org (login only: unscoped by nature).
+pub fn find_for_login(conn: &mut DbConn, employee_no: &str) -> QueryResult<Option<(User, Org)>> {
     users::table
+        .inner_join(orgs::table)
         .filter(users::employee_no.eq(employee_no))
-        .select(User::as_select())
+        .select((User::as_select(), Org::as_select()))
         .first(conn)
         .optional()
 }
