@@ -77,6 +77,9 @@ impl DbTarget {
 #[derive(Debug, Clone)]
 pub struct Manager {
     target: DbTarget,
+    /// The longest a statement may run (PostgreSQL `statement_timeout`) or wait for a lock (SQLite
+    /// `busy_timeout`), and the longest a new PostgreSQL connection may take to open.
+    bound: Duration,
     /// SQLite: whether a commit on these connections may run a WAL checkpoint itself (SQLite's default).
     /// Off for the write connection, whose checkpoints `start_checkpointer`'s thread runs instead.
     autocheckpoint: bool,
@@ -94,11 +97,12 @@ impl ManageConnection for Manager {
                 // `temp_store = MEMORY`: the writer runs each request in a savepoint of its batch, and
                 // SQLite keeps the pages a savepoint may have to restore in a sub-journal, a temporary
                 // file by default (measured: a sixth of the writer's time went to writing it).
-                c.batch_execute(
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                c.batch_execute(&format!(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; \
                      PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA temp_store = MEMORY;",
-                )
+                    self.bound.as_millis()
+                ))
                 .map_err(r2d2::Error::QueryError)?;
                 if !self.autocheckpoint {
                     c.batch_execute("PRAGMA wal_autocheckpoint = 0;")
@@ -106,9 +110,16 @@ impl ManageConnection for Manager {
                 }
                 Ok(DbConn::Sqlite(c))
             }
-            DbTarget::Postgres(url) => diesel::PgConnection::establish(url)
-                .map(DbConn::Pg)
-                .map_err(r2d2::Error::ConnectionError),
+            DbTarget::Postgres(url) => {
+                let mut c = diesel::PgConnection::establish(&with_connect_timeout(url, self.bound))
+                    .map_err(r2d2::Error::ConnectionError)?;
+                c.batch_execute(&format!(
+                    "SET statement_timeout = {}",
+                    self.bound.as_millis()
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Pg(c))
+            }
         }
     }
 
@@ -122,6 +133,17 @@ impl ManageConnection for Manager {
         // diesel does not notice a PostgreSQL connection whose server went away; the error mapping marks it.
         conn.is_broken() || CONNECTION_BROKEN.with(|b| b.replace(false))
     }
+}
+
+/// A PostgreSQL URL with libpq's `connect_timeout` (whole seconds, at least 2) unless it names one: opening a
+/// connection to a server that does not answer fails instead of waiting for the operating system's TCP
+/// timeout.
+fn with_connect_timeout(url: &str, bound: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout={}", bound.as_secs().max(2))
 }
 
 thread_local! {
@@ -151,8 +173,12 @@ pub struct Db {
     /// checkout (32 connections: 24 threads waiting for 8 connections), and every such thread kept its own
     /// allocator cache (the server's peak RSS grew by ~60 MB in the sync benchmark).
     slots: Arc<tokio::sync::Semaphore>,
-    /// How long a request waits for a connection before it is answered 503.
+    /// The longest a request waits for the database, connection and work together, before it is answered
+    /// 503 (the work may still finish on its blocking thread, which keeps its slot until then).
     timeout: Duration,
+    /// Background jobs: `timeout` is their longer bound, applied on PostgreSQL as the statement timeout of
+    /// their writes (their reads keep the request bound).
+    jobs: bool,
 }
 
 /// A unit of work for the SQLite writer thread: runs inside the batch's transaction and returns what
@@ -306,6 +332,7 @@ impl Db {
         }
         let manager = |autocheckpoint: bool| Manager {
             target: target.clone(),
+            bound: timeout,
             autocheckpoint,
         };
         let build = |size: u32, manager: Manager| {
@@ -332,7 +359,18 @@ impl Db {
             writer,
             slots,
             timeout,
+            jobs: false,
         })
+    }
+
+    /// This database for background jobs (scheduler passes, push dispatch), whose work may take up to
+    /// `bound`: requests keep the configured bound, the jobs' statements get this one.
+    pub fn for_jobs(&self, bound: Duration) -> Self {
+        Self {
+            timeout: bound,
+            jobs: true,
+            ..self.clone()
+        }
     }
 
     /// The backend in use.
@@ -383,8 +421,19 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     {
         let Some(writer) = &self.writer else {
+            // A background job's statements may take up to its bound (for this transaction only).
+            let raise = self
+                .jobs
+                .then(|| format!("SET LOCAL statement_timeout = {}", self.timeout.as_millis()));
             return self
-                .run_blocking(self.write.clone(), move |conn| conn.transaction(f))
+                .run_blocking(self.write.clone(), move |conn| {
+                    conn.transaction(|c| {
+                        if let Some(sql) = &raise {
+                            c.batch_execute(sql)?;
+                        }
+                        f(c)
+                    })
+                })
                 .await;
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -406,9 +455,21 @@ impl Db {
             .jobs
             .send(job)
             .map_err(|_| AppError::Unavailable("the database writer has stopped".into()))?;
-        rx.await.map_err(|_| {
-            AppError::Unavailable("the write was not carried out (no connection or a panic)".into())
-        })?
+        tokio::time::timeout(self.timeout, rx)
+            .await
+            .map_err(|_| self.too_slow())?
+            .map_err(|_| {
+                AppError::Unavailable(
+                    "the write was not carried out (no connection or a panic)".into(),
+                )
+            })?
+    }
+
+    fn too_slow(&self) -> AppError {
+        AppError::Unavailable(format!(
+            "the database did not answer within {} ms",
+            self.timeout.as_millis()
+        ))
     }
 
     /// A connection for synchronous callers (CLI commands, demo loader, tests).
@@ -474,22 +535,30 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     {
-        let slot = tokio::time::timeout(self.timeout, self.slots.clone().acquire_owned())
-            .await
-            .map_err(|_| AppError::Unavailable("no database connection became free".into()))?
-            .map_err(|e| AppError::Unavailable(e.to_string()))?;
-        let span = tracing::Span::current();
-        actix_web::web::block(move || {
-            // Held until the work is done, even if the request is dropped meanwhile.
-            let _slot = slot;
-            let _guard = span.enter();
-            let mut conn = pool
-                .get()
+        let work = async move {
+            let slot = self
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
                 .map_err(|e| AppError::Unavailable(e.to_string()))?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| AppError::Unavailable(e.to_string()))?
+            let span = tracing::Span::current();
+            actix_web::web::block(move || {
+                // Held until the work is done, even if the request was answered meanwhile: a database
+                // that stopped answering holds at most one thread per slot.
+                let _slot = slot;
+                let _guard = span.enter();
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| AppError::Unavailable(e.to_string()))?;
+                f(&mut conn)
+            })
+            .await
+            .map_err(|e| AppError::Unavailable(e.to_string()))?
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| self.too_slow())?
     }
 }
 

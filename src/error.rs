@@ -399,9 +399,20 @@ impl From<DieselError> for AppError {
                 crate::db::mark_connection_broken();
                 Self::Unavailable(info.message().to_owned())
             }
+            // The bound on database work: PostgreSQL's statement timeout, SQLite's busy timeout.
+            DieselError::DatabaseError(_, info) if is_timeout(info.message()) => {
+                Self::Unavailable(info.message().to_owned())
+            }
             other => Self::Internal(anyhow::Error::new(other)),
         }
     }
+}
+
+/// Whether a database error says the statement ran out of time (PostgreSQL cancels it with SQLSTATE 57014,
+/// "canceling statement due to statement timeout"; SQLite gives up waiting for a lock with
+/// "database is locked"). The backends' error kinds have no variant for either, so the message decides.
+fn is_timeout(message: &str) -> bool {
+    message.contains("statement timeout") || message.contains("database is locked")
 }
 
 /// Maps a unique-constraint violation to a 409 with a specific code (matches the kind, not the constraint

@@ -120,7 +120,8 @@ fn spawn_jobs(db: &Db, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
     });
     let gateway = fieldwork::push::build_gateway(fcm, clock.clone())?;
     tracing::info!(gateway = gateway.name(), "push gateway ready");
-    let db = db.clone();
+    // A pass over a large bank takes seconds; requests keep their own bound.
+    let db = db.for_jobs(std::time::Duration::from_secs(600));
     let every = std::time::Duration::from_secs(settings.tick_secs);
     let window_days = settings.reminder_window_days;
     let feb29 = settings.feb29.rule();

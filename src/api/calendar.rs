@@ -29,6 +29,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 pub struct CalendarDayDto {
     /// The date (in the path's year).
     #[serde(serialize_with = "crate::api::wire_time::date")]
+    #[serde(deserialize_with = "crate::api::wire_time::date_in")]
     pub date: NaiveDate,
     /// `false`: a public holiday; `true`: a 调休 make-up working day (usually a weekend day).
     pub working: bool,

@@ -174,6 +174,7 @@ pub struct CreateContactRequest {
     /// 11-digit mainland mobile number.
     pub phone: Option<String>,
     /// Solar birthday, not in the future.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub birthday: Option<NaiveDate>,
     /// Lunar birthday.
     pub lunar_birthday: Option<LunarBirthday>,
@@ -196,7 +197,7 @@ pub struct UpdateContactRequest {
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
     /// Solar birthday; `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_patch")]
     #[schema(value_type = Option<NaiveDate>)]
     pub birthday: Option<Option<NaiveDate>>,
     /// Lunar birthday; `null` clears it.

@@ -83,8 +83,70 @@ fn join_path(path: &str, leaf: &str) -> String {
     }
 }
 
-/// Parses JSON strictly: syntax errors are 400 `malformed_json`, shape errors 422 with the field path.
+/// Whether a JSON text holds the escape of a NUL character (`\u0000`) in any string. A raw NUL byte is not
+/// valid JSON at all (the parser refuses it).
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|b| *b == b'\\') {
+        let esc = i + at;
+        if bytes.get(esc + 1) == Some(&b'u')
+            && bytes.get(esc + 2..esc + 6) == Some(b"0000".as_slice())
+        {
+            return true;
+        }
+        // Skip the escaped character (so `\\u0000`, an escaped backslash then text, is not a NUL).
+        i = esc + 2;
+        if i >= bytes.len() {
+            return false;
+        }
+    }
+    false
+}
+
+/// The dotted path of the first string (key or value) holding a NUL character.
+fn nul_path(v: &serde_json::Value, path: &str) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0').then(|| path.to_owned()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_path(x, &join_path(path, &i.to_string()))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| {
+            let here = join_path(path, k);
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_path(x, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// 422 `invalid_character` on `field`: text with a NUL character, which no field accepts (PostgreSQL cannot
+/// store it, and nothing a person types contains it).
+fn nul_error(field: &str) -> FieldError {
+    FieldError::new(
+        field,
+        "invalid_character",
+        "must not contain the NUL character (\\u0000)",
+    )
+}
+
+/// Parses JSON strictly: syntax errors are 400 `malformed_json`, shape errors 422 with the field path, text
+/// with a NUL character 422 `invalid_character` naming its field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if has_nul_escape(bytes)
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(path) = nul_path(&v, "")
+    {
+        let field = if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        };
+        return Err(AppError::Validation(vec![nul_error(&field)]));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     let value = match result {
@@ -162,6 +224,12 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let q = req.query_string();
+        if let Some((k, _)) =
+            form_urlencoded::parse(q.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            let e = nul_error(&k);
+            return std::future::ready(Err(query_error(&e.field, &e.code, &e.message)));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         let res = serde_path_to_error::deserialize(de)
             .map(ApiQuery)
@@ -299,6 +367,27 @@ mod tests {
             parse_json::<Body>(b"{\"name\":\"a\"} x"),
             Err(AppError::BadRequest { .. })
         ));
+    }
+
+    #[test]
+    fn a_nul_character_is_refused_naming_its_field() {
+        let nul = |json: &str| match parse_json::<serde_json::Value>(json.as_bytes()) {
+            Err(AppError::Validation(e)) => Some((e[0].field.clone(), e[0].code.clone())),
+            _ => None,
+        };
+        let at = |f: &str| Some((f.to_owned(), "invalid_character".to_owned()));
+        assert_eq!(nul(r#"{"name":"a\u0000b"}"#), at("name"));
+        assert_eq!(nul(r#"{"a":{"list":["x","\u0000"]}}"#), at("a.list.1"));
+        assert_eq!(nul(r#"{"k\u0000":1}"#), at("k\u{0}"));
+        assert_eq!(nul(r#""\u0000""#), at("body"));
+        assert_eq!(
+            nul(r#"{"name":"a\\u0000b"}"#),
+            None,
+            "an escaped backslash, then text"
+        );
+        assert_eq!(nul(r#"{"name":"\u00001"}"#), at("name"));
+        assert!(!has_nul_escape(br#"{"n":"\\"}"#));
+        assert!(!has_nul_escape(b"\\"));
     }
 
     #[test]

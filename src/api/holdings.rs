@@ -125,8 +125,10 @@ pub struct CreateHoldingRequest {
     #[schema(value_type = String, example = "500000.00")]
     pub amount: String,
     /// Open date.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub open_date: Option<NaiveDate>,
     /// Maturity date, not before `open_date`.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub maturity_date: Option<NaiveDate>,
     /// Rate, percent per year (0–100, up to 4 places), e.g. `"2.15"`.
     #[schema(value_type = Option<String>, example = "2.15")]
@@ -134,6 +136,7 @@ pub struct CreateHoldingRequest {
     /// Status (default `active`).
     pub status: Option<HoldingStatus>,
     /// Loans only: the next repayment date.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub next_repayment_date: Option<NaiveDate>,
     /// Loans only: overdue (default false).
     pub overdue: Option<bool>,
@@ -157,11 +160,11 @@ pub struct UpdateHoldingRequest {
     #[schema(nullable = false)]
     pub amount: Option<String>,
     /// Open date; `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_patch")]
     #[schema(value_type = Option<NaiveDate>)]
     pub open_date: Option<Option<NaiveDate>>,
     /// Maturity date; `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_patch")]
     #[schema(value_type = Option<NaiveDate>)]
     pub maturity_date: Option<Option<NaiveDate>>,
     /// Rate; `null` clears it.
@@ -173,7 +176,7 @@ pub struct UpdateHoldingRequest {
     #[schema(nullable = false)]
     pub status: Option<HoldingStatus>,
     /// Loans: next repayment date; `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_patch")]
     #[schema(value_type = Option<NaiveDate>)]
     pub next_repayment_date: Option<Option<NaiveDate>>,
     /// Loans: overdue.

@@ -356,8 +356,10 @@ pub struct ReminderList {
 #[serde(deny_unknown_fields)]
 pub struct ListRemindersQuery {
     /// First fire date (Asia/Shanghai; default today).
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub from: Option<NaiveDate>,
     /// Last fire date (default `from` + 7 days; at most 92 days after `from`).
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub to: Option<NaiveDate>,
 }
 

@@ -170,8 +170,10 @@ pub struct ListPlansQuery {
     /// Only weekly or monthly plans.
     pub period: Option<Period>,
     /// `period_start` on or after this date.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub from: Option<NaiveDate>,
     /// `period_start` on or before this date.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub to: Option<NaiveDate>,
     /// Page size, 1–200 (default 50).
     pub limit: Option<i64>,
@@ -188,6 +190,7 @@ pub struct CreatePlanRequest {
     /// Week or month.
     pub period: Period,
     /// First day: a Monday for a week, the 1st for a month.
+    #[serde(deserialize_with = "crate::api::wire_time::date_in")]
     pub period_start: NaiveDate,
     /// Title, 1–200 characters.
     pub title: String,

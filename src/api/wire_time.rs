@@ -1,4 +1,4 @@
-//! Instants and dates written to JSON without going through `core::fmt`.
+//! Instants and dates written to JSON without going through `core::fmt`, and request dates read strictly.
 //!
 //! chrono serializes a `DateTime<Utc>` through its `Display`/`Debug` machinery (`collect_str`, one
 //! `write_char` at a time): on a page of users that was a twelfth of the request. These functions write the
@@ -8,7 +8,7 @@
 //! so the OpenAPI schemas, stay chrono's. The tests compare the output with chrono's for many values.
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Writes `n` as `width` zero-padded digits at `buf[at..]`.
 fn digits(buf: &mut [u8], at: usize, width: usize, mut n: u32) {
@@ -106,6 +106,55 @@ pub fn date_opt<S: Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::
     }
 }
 
+/// The first year of a date the API accepts (a birthday in 1800 or year 0 is a typing mistake).
+pub const FIRST_YEAR: i32 = 1900;
+/// The last year of a date the API accepts.
+pub const LAST_YEAR: i32 = 2100;
+
+/// Parses a business date written exactly `YYYY-MM-DD` (zero-padded, nothing around it) in
+/// [`FIRST_YEAR`]..=[`LAST_YEAR`].
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (FIRST_YEAR..=LAST_YEAR).contains(&d.year()))
+}
+
+const DATE_EXPECTED: &str = "a date written YYYY-MM-DD, between 1900-01-01 and 2100-12-31";
+
+fn strict<E: serde::de::Error>(s: &str) -> Result<NaiveDate, E> {
+    parse_date(s).ok_or_else(|| E::custom(DATE_EXPECTED))
+}
+
+/// `deserialize_with` for a `NaiveDate` in a request: [`parse_date`].
+pub fn date_in<'de, D: Deserializer<'de>>(de: D) -> Result<NaiveDate, D::Error> {
+    strict(&String::deserialize(de)?)
+}
+
+/// `deserialize_with` for an `Option<NaiveDate>` in a request (with `#[serde(default)]`).
+pub fn date_in_opt<'de, D: Deserializer<'de>>(de: D) -> Result<Option<NaiveDate>, D::Error> {
+    Option::<String>::deserialize(de)?
+        .map(|s| strict(&s))
+        .transpose()
+}
+
+/// `deserialize_with` for a patch's `Option<Option<NaiveDate>>` (with `#[serde(default)]`): absent is
+/// `None`, `null` is `Some(None)`.
+pub fn date_in_patch<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<Option<Option<NaiveDate>>, D::Error> {
+    date_in_opt(de).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +170,30 @@ mod tests {
         d: NaiveDate,
         #[serde(serialize_with = "date_opt")]
         e: Option<NaiveDate>,
+    }
+
+    #[test]
+    fn request_dates_are_written_one_way_within_plausible_years() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day);
+        assert_eq!(parse_date("2026-02-03"), d(2026, 2, 3));
+        assert_eq!(parse_date("1900-01-01"), d(1900, 1, 1));
+        assert_eq!(parse_date("2100-12-31"), d(2100, 12, 31));
+        for bad in [
+            "2026-2-3",
+            "2026-02-3",
+            "1800-05-01",
+            "0000-01-01",
+            "2101-01-01",
+            "2026-02-30",
+            "2026/02/03",
+            " 2026-02-03",
+            "2026-02-03T00:00",
+            "+2026-02-03",
+            "20260203",
+            "",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad:?}");
+        }
     }
 
     #[derive(Serialize)]

@@ -155,8 +155,10 @@ pub struct ListWorklogsQuery {
     /// Only this author's logs (leaders and admins: anyone in the subtree).
     pub manager_id: Option<i64>,
     /// `log_date` on or after this date.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub from: Option<NaiveDate>,
     /// `log_date` on or before this date.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub to: Option<NaiveDate>,
     /// `false`: only logs not yet reviewed; `true`: only reviewed ones.
     pub reviewed: Option<bool>,
@@ -173,6 +175,7 @@ pub struct CreateWorklogRequest {
     /// Client-generated id (1–128 characters): the idempotency key when no `Idempotency-Key` header is sent.
     pub client_id: Option<String>,
     /// The Asia/Shanghai date the log is about; not in the future.
+    #[serde(deserialize_with = "crate::api::wire_time::date_in")]
     pub log_date: NaiveDate,
     /// 1–4000 characters.
     pub content: String,

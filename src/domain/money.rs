@@ -10,10 +10,25 @@ use crate::error::FieldErrors;
 /// The largest accepted amount: one trillion yuan.
 pub const MAX_YUAN: i64 = 1_000_000_000_000;
 
+/// Whether `s` is written as a plain decimal: an optional `-`, digits, and optionally a point followed by
+/// digits (`"100"`, `"100.5"`); no spaces, no sign `+`, no exponent, a digit on each side of the point.
+pub fn plain_decimal(s: &str) -> bool {
+    let unsigned = s.strip_prefix('-').unwrap_or(s);
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (unsigned, None),
+    };
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && fraction.is_none_or(digits)
+}
+
 /// Parses a decimal string such as `"12345.67"` into fen; records `invalid_format`, `too_many_decimals`,
 /// `negative` or `out_of_range` on `field`.
 pub fn parse_fen(errs: &mut FieldErrors, field: &str, s: &str) -> i64 {
-    let Ok(d) = Decimal::from_str_exact(s.trim()) else {
+    let parsed = plain_decimal(s)
+        .then(|| Decimal::from_str_exact(s).ok())
+        .flatten();
+    let Some(d) = parsed else {
         errs.add(
             field,
             "invalid_format",
@@ -48,8 +63,8 @@ pub fn format_fen(fen: i64) -> String {
 
 /// Parses an optional rate such as `"2.15"` (percent per year, up to 4 places, 0–100).
 pub fn parse_rate(errs: &mut FieldErrors, field: &str, s: &str) -> String {
-    match Decimal::from_str(s.trim()) {
-        Ok(d) if d.normalize().scale() <= 4 && d >= Decimal::ZERO && d <= Decimal::from(100) => {
+    match Decimal::from_str(s).ok().filter(|_| plain_decimal(s)) {
+        Some(d) if d.normalize().scale() <= 4 && d >= Decimal::ZERO && d <= Decimal::from(100) => {
             d.normalize().to_string()
         }
         _ => {
@@ -88,6 +103,11 @@ mod tests {
         assert_eq!(parse("abc").unwrap_err(), "invalid_format");
         assert_eq!(parse("1e3").unwrap_err(), "invalid_format");
         assert_eq!(parse("1000000000000.01").unwrap_err(), "out_of_range");
+        for odd in [
+            " 100.00", "100.00 ", ".5", "5.", "+5", "1,000", "", "-", "5..0", "0x10",
+        ] {
+            assert_eq!(parse(odd).unwrap_err(), "invalid_format", "{odd:?}");
+        }
         assert_eq!(format_fen(1_234_567), "12345.67");
         assert_eq!(format_fen(10), "0.10");
         assert_eq!(format_fen(0), "0.00");
@@ -104,6 +124,8 @@ mod tests {
         assert_eq!(parse_rate(&mut e, "rate", "2.150"), "2.15");
         parse_rate(&mut e, "rate", "101");
         parse_rate(&mut e, "rate", "x");
-        assert_eq!(e.0.len(), 2);
+        parse_rate(&mut e, "rate", ".5");
+        parse_rate(&mut e, "rate", " 2.15");
+        assert_eq!(e.0.len(), 4);
     }
 }

@@ -169,6 +169,7 @@ pub struct CreateCustomerRequest {
     /// Individual: 18-character PRC ID (17 digits + digit or X); corporate: 1–32 letters, digits, `-`.
     pub id_number: Option<String>,
     /// Solar birthday, not in the future.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub birthday: Option<NaiveDate>,
     /// Lunar birthday.
     pub lunar_birthday: Option<LunarBirthday>,
@@ -223,7 +224,7 @@ pub struct UpdateCustomerRequest {
     #[schema(value_type = Option<String>)]
     pub id_number: Option<Option<String>>,
     /// Solar birthday; `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_patch")]
     #[schema(value_type = Option<NaiveDate>)]
     pub birthday: Option<Option<NaiveDate>>,
     /// Lunar birthday; `null` clears it.

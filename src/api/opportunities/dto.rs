@@ -135,6 +135,7 @@ pub struct CreateOpportunityRequest {
     /// Percent, 0–100; default by stage (lead 10, qualified 30, proposal 50, negotiation 70, won 100, lost 0).
     pub probability: Option<i32>,
     /// Expected close date (Asia/Shanghai).
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub expected_close_date: Option<NaiveDate>,
     /// Initial stage (default `lead`).
     pub stage: Option<Stage>,
@@ -169,7 +170,7 @@ pub struct UpdateOpportunityRequest {
     /// Percent, 0–100; with a stage change and no probability, the new stage's default.
     pub probability: Option<i32>,
     /// Expected close date; `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_patch")]
     #[schema(value_type = Option<NaiveDate>)]
     pub expected_close_date: Option<Option<NaiveDate>>,
     /// New stage: open stages move freely; `won` and `lost` are final (a closed opportunity changes no more).
@@ -407,8 +408,10 @@ pub struct SummaryQuery {
     /// With `scope=org`: the org whose subtree to count (default the caller's org).
     pub org_id: Option<i64>,
     /// Created on or after this Asia/Shanghai date.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub from: Option<NaiveDate>,
     /// Created on or before this Asia/Shanghai date.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub to: Option<NaiveDate>,
 }
 

@@ -82,6 +82,7 @@ pub struct VisitReportRequest {
     /// Outcome, up to 1000 characters.
     pub outcome: Option<String>,
     /// Next visit date (Asia/Shanghai), not before the visit's own date.
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub next_visit_date: Option<NaiveDate>,
     /// The customer's situation changed in an important way (客户发生重要情况变动).
     #[serde(default)]
@@ -337,8 +338,10 @@ pub struct ListVisitsQuery {
     /// Only visits by managers in this org's subtree (leaders and admins).
     pub org_id: Option<i64>,
     /// Checked in on or after this date (Asia/Shanghai).
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub from: Option<NaiveDate>,
     /// Checked in on or before this date (Asia/Shanghai).
+    #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub to: Option<NaiveDate>,
     /// Only flagged (`true`) or unflagged (`false`) check-ins.
     pub flagged: Option<bool>,
