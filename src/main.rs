@@ -148,7 +148,7 @@ fn spawn_jobs(db: &Db, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
             }
             // Drain what is due (a bounded number of batches per tick).
             for _ in 0..100 {
-                match fieldwork::push::outbox::dispatch_once(&db, &gateway, &dispatch, clock.now())
+                match fieldwork::push::outbox::dispatch_pass(&db, &gateway, &dispatch, clock.as_ref())
                     .await
                 {
                     Ok(r) if r.leased > 0 => tracing::info!(

@@ -1,6 +1,11 @@
 //! The outbox dispatcher: lease due rows (a conditional update, so two dispatchers never take the same row
 //! and an expired lease returns a row to the queue), send them concurrently through the `PushGateway`,
 //! record sent / retry with backoff / dead, and disable devices whose token is dead.
+//!
+//! Rows are leased only as send slots free up, so every leased row is a send in flight and its lease (taken
+//! just before the send) covers that one send, however slow the push service; each outcome is recorded as
+//! soon as it is known. A dispatcher killed mid-pass leaves behind only the sends it had in flight, which
+//! go out again once their lease expires; a row recorded sent is never leased again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +15,7 @@ use diesel::prelude::*;
 use tokio::task::JoinSet;
 
 use super::{Platform, PushGateway, PushMessage, SendOutcome, retry_delay_random};
+use crate::clock::Clock;
 use crate::db::schema::{devices, notifications, push_outbox};
 use crate::db::{Db, DbConn};
 use crate::error::AppError;
@@ -19,13 +25,14 @@ use crate::error::AppError;
 pub struct DispatchSettings {
     /// This dispatcher's name in `leased_by` (unique per process).
     pub id: String,
-    /// How long a lease holds before another dispatcher may take the row again.
+    /// How long a lease holds before another dispatcher may take the row again: longer than one send may
+    /// take (the FCM gateway gives a send 10 s, twice with a token refresh).
     pub lease: ChronoDuration,
     /// Attempts before a row is dead.
     pub max_attempts: i32,
-    /// Rows leased per pass.
+    /// Most rows one pass sends.
     pub batch: i64,
-    /// Sends in flight at once.
+    /// Sends in flight at once (and so rows leased at once).
     pub concurrency: usize,
 }
 
@@ -166,7 +173,9 @@ fn message(row: &Leased, now: NaiveDateTime) -> PushMessage {
     }
 }
 
-/// Records one outcome, only while `me` still holds the lease.
+/// Records one outcome. A send that went out is recorded whoever holds the lease now (it went out: nobody
+/// should send it again); a failure only while the row is still open and `me` holds its lease (else the
+/// dispatcher that took it over records its own attempt).
 fn record(
     conn: &mut DbConn,
     me: &str,
@@ -178,13 +187,17 @@ fn record(
 ) -> QueryResult<()> {
     let mine = push_outbox::table
         .filter(push_outbox::id.eq(row.id))
+        .filter(push_outbox::status.eq_any(OPEN))
         .filter(push_outbox::leased_by.eq(me));
+    let unsent = push_outbox::table
+        .filter(push_outbox::id.eq(row.id))
+        .filter(push_outbox::status.ne("sent"));
     let attempts = row.attempts + 1;
     let none = None::<NaiveDateTime>;
     match outcome {
         SendOutcome::Sent { message_id } => {
             report.sent += 1;
-            diesel::update(mine)
+            diesel::update(unsent)
                 .set((
                     push_outbox::status.eq("sent"),
                     push_outbox::attempts.eq(attempts),
@@ -245,12 +258,11 @@ fn record(
     Ok(())
 }
 
-/// PostgreSQL: `record` of many `Sent` outcomes in one statement, while `me` still holds each lease. One
+/// PostgreSQL: `record` of many `Sent` outcomes in one statement (whoever holds the lease now). One
 /// round trip per row to a server process cost more than the sends themselves (a pass records up to
 /// `batch` rows); SQLite runs in process, where `record` row by row is cheap, and has no arrays.
 fn record_sent_pg(
     conn: &mut diesel::PgConnection,
-    me: &str,
     sent: &[(Leased, SendOutcome)],
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -272,87 +284,140 @@ fn record_sent_pg(
         "UPDATE push_outbox AS o SET status = 'sent', attempts = v.attempts, sent_at = $1, \
          provider_message_id = v.message_id, lease_until = NULL \
          FROM unnest($2::bigint[], $3::int[], $4::text[]) AS v(id, attempts, message_id) \
-         WHERE o.id = v.id AND o.leased_by = $5",
+         WHERE o.id = v.id AND o.status <> 'sent'",
     )
     .bind::<Timestamp, _>(now)
     .bind::<Array<BigInt>, _>(ids)
     .bind::<Array<Integer>, _>(attempts)
     .bind::<Array<Text>, _>(message_ids)
-    .bind::<Text, _>(me)
     .execute(conn)
 }
 
-/// One dispatcher pass at `now`: lease, send, record. A crash after leasing leaves the rows leased until the
-/// lease expires; the next pass after that sends them (once: the sent ones are marked).
+/// One dispatcher pass at a fixed `now` (tests and the jobs benchmark step the time themselves).
 pub async fn dispatch_once(
     db: &Db,
     gateway: &Arc<dyn PushGateway>,
     s: &DispatchSettings,
     now: DateTime<Utc>,
 ) -> Result<DispatchReport, AppError> {
-    let stamp = now.naive_utc();
-    let (me, lease_for, batch) = (s.id.clone(), s.lease, s.batch);
-    let rows = db
-        .write(move |c| {
-            let ids = lease(c, &me, stamp, lease_for, batch)?;
-            Ok(if ids.is_empty() {
-                Vec::new()
-            } else {
-                load(c, &ids)?
-            })
+    dispatch_pass(db, gateway, s, &FixedClock(now)).await
+}
+
+/// A clock that always says one instant.
+struct FixedClock(DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// One dispatcher pass: up to `batch` due rows, at most `concurrency` in flight. Rows are leased (for
+/// `lease`, from the clock's time then) as send slots free up, half the slots at a time; every outcome is
+/// recorded as soon as its send ends, with those that ended meanwhile.
+pub async fn dispatch_pass(
+    db: &Db,
+    gateway: &Arc<dyn PushGateway>,
+    s: &DispatchSettings,
+    clock: &dyn Clock,
+) -> Result<DispatchReport, AppError> {
+    let slots = s.concurrency.max(1);
+    let mut report = DispatchReport::default();
+    let mut left = usize::try_from(s.batch).unwrap_or(0);
+    let mut drained = false;
+    let mut sends = JoinSet::new();
+    let mut done: Vec<(Leased, SendOutcome)> = Vec::new();
+    loop {
+        let free = slots - sends.len();
+        if !drained && left > 0 && (free * 2 >= slots || sends.is_empty()) {
+            let want = free.min(left);
+            let rows = lease_rows(db, s, clock.now(), want).await?;
+            drained = rows.len() < want;
+            left -= rows.len();
+            report.leased += rows.len();
+            let stamp = clock.now().naive_utc();
+            for row in rows {
+                if row.expires_at.is_some_and(|e| e <= stamp) {
+                    let reason = "expired before it could be delivered".to_owned();
+                    done.push((row, SendOutcome::Failed { reason }));
+                    continue;
+                }
+                let gw = Arc::clone(gateway);
+                sends.spawn(async move {
+                    let msg = message(&row, stamp);
+                    let outcome = gw.send(&msg).await;
+                    (row, outcome)
+                });
+            }
+        }
+        if done.is_empty() {
+            match sends.join_next().await {
+                Some(Ok(d)) => done.push(d),
+                Some(Err(e)) => tracing::error!(error = %e, "push send task failed"),
+                None => break,
+            }
+        }
+        while let Some(d) = sends.try_join_next() {
+            match d {
+                Ok(d) => done.push(d),
+                Err(e) => tracing::error!(error = %e, "push send task failed"),
+            }
+        }
+        let outcomes = std::mem::take(&mut done);
+        report = record_all(db, s, outcomes, clock.now(), report).await?;
+    }
+    Ok(report)
+}
+
+/// Leases up to `want` due rows at `now` and loads what their pushes need.
+async fn lease_rows(
+    db: &Db,
+    s: &DispatchSettings,
+    now: DateTime<Utc>,
+    want: usize,
+) -> Result<Vec<Leased>, AppError> {
+    let (me, lease_for) = (s.id.clone(), s.lease);
+    let want = i64::try_from(want).unwrap_or(i64::MAX);
+    db.write(move |c| {
+        let ids = lease(c, &me, now.naive_utc(), lease_for, want)?;
+        Ok(if ids.is_empty() {
+            Vec::new()
+        } else {
+            load(c, &ids)?
         })
-        .await?;
-    let mut report = DispatchReport {
-        leased: rows.len(),
-        ..Default::default()
-    };
-    if rows.is_empty() {
+    })
+    .await
+}
+
+/// Records outcomes in one write and adds them to `report`.
+async fn record_all(
+    db: &Db,
+    s: &DispatchSettings,
+    outcomes: Vec<(Leased, SendOutcome)>,
+    now: DateTime<Utc>,
+    mut report: DispatchReport,
+) -> Result<DispatchReport, AppError> {
+    if outcomes.is_empty() {
         return Ok(report);
     }
-    let mut results: Vec<(Leased, SendOutcome)> = Vec::with_capacity(rows.len());
-    let mut pending = rows.into_iter();
-    let mut set = JoinSet::new();
-    loop {
-        while set.len() < s.concurrency.max(1) {
-            let Some(row) = pending.next() else { break };
-            if row.expires_at.is_some_and(|e| e <= stamp) {
-                let reason = "expired before it could be delivered".to_owned();
-                results.push((row, SendOutcome::Failed { reason }));
-                continue;
-            }
-            let gw = Arc::clone(gateway);
-            set.spawn(async move {
-                let msg = message(&row, stamp);
-                let outcome = gw.send(&msg).await;
-                (row, outcome)
-            });
-        }
-        match set.join_next().await {
-            Some(Ok(done)) => results.push(done),
-            Some(Err(e)) => tracing::error!(error = %e, "push send task failed"),
-            None => break,
-        }
-    }
     let (me, max) = (s.id.clone(), s.max_attempts);
-    let done_at = stamp;
-    report = db
-        .write(move |c| {
-            let results = match c {
-                DbConn::Pg(pg) => {
-                    let (sent, rest): (Vec<_>, Vec<_>) = results
-                        .into_iter()
-                        .partition(|(_, o)| matches!(o, SendOutcome::Sent { .. }));
-                    report.sent += sent.len();
-                    record_sent_pg(pg, &me, &sent, done_at)?;
-                    rest
-                }
-                DbConn::Sqlite(_) => results,
-            };
-            for (row, outcome) in &results {
-                record(c, &me, row, outcome, done_at, max, &mut report)?;
+    let stamp = now.naive_utc();
+    db.write(move |c| {
+        let outcomes = match c {
+            DbConn::Pg(pg) => {
+                let (sent, rest): (Vec<_>, Vec<_>) = outcomes
+                    .into_iter()
+                    .partition(|(_, o)| matches!(o, SendOutcome::Sent { .. }));
+                report.sent += sent.len();
+                record_sent_pg(pg, &sent, stamp)?;
+                rest
             }
-            Ok(report)
-        })
-        .await?;
-    Ok(report)
+            DbConn::Sqlite(_) => outcomes,
+        };
+        for (row, outcome) in &outcomes {
+            record(c, &me, row, outcome, stamp, max, &mut report)?;
+        }
+        Ok(report)
+    })
+    .await
 }

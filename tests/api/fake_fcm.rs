@@ -106,6 +106,10 @@ struct State {
     rejected: Vec<String>,
     unauthorized: usize,
     next_message: u64,
+    /// How long every send takes to answer (a slow FCM).
+    latency: Duration,
+    /// After this many messages answered 200, every further send hangs.
+    hang_after: Option<u64>,
 }
 
 impl State {
@@ -176,6 +180,8 @@ impl FakeFcm {
             rejected: Vec::new(),
             unauthorized: 0,
             next_message: 0,
+            latency: Duration::ZERO,
+            hang_after: None,
         }));
         let shared = Shared {
             state: state.clone(),
@@ -277,6 +283,16 @@ impl FakeFcm {
                 }
             },
         }
+    }
+
+    /// Every send answers only after `latency` (a slow FCM).
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.lock().unwrap().latency = latency;
+    }
+
+    /// After `n` messages answered 200 in all, every further send hangs (`None`: answer again).
+    pub fn hang_after(&self, n: Option<u64>) {
+        self.state.lock().unwrap().hang_after = n;
     }
 
     /// Revokes every access token issued so far: the next send with one answers 401.
@@ -453,7 +469,7 @@ async fn send_endpoint(
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
-    let (mode, name) = {
+    let (mode, name, latency) = {
         let mut st = shared.state.lock().unwrap();
         let bearer = req
             .headers()
@@ -511,7 +527,10 @@ async fn send_endpoint(
             }
         };
         let token = message["token"].as_str().unwrap_or("").to_owned();
-        let mode = st.take_mode(&token);
+        let mut mode = st.take_mode(&token);
+        if mode == Mode::Ok && st.hang_after.is_some_and(|n| st.next_message >= n) {
+            mode = Mode::Hang;
+        }
         st.attempts.push(message.clone());
         let mut name = None;
         if mode == Mode::Ok {
@@ -519,8 +538,11 @@ async fn send_endpoint(
             name = Some(format!("projects/{PROJECT}/messages/{}", st.next_message));
             st.received.push(message);
         }
-        (mode, name)
+        (mode, name, st.latency)
     };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     match mode {
         Mode::Ok => HttpResponse::Ok().json(json!({"name": name})),
         Mode::InvalidToken => fcm_error(

@@ -18,6 +18,7 @@ mod inbox_reminders;
 mod opportunities_worklogs;
 mod orgs_users;
 mod push;
+mod push_faults;
 mod reminders;
 mod scheduler_rules;
 mod security;

@@ -40,7 +40,7 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
-async fn db<T: Send + 'static>(
+pub async fn db<T: Send + 'static>(
     app: &TestApp,
     f: impl FnOnce(&mut fieldwork::db::DbConn) -> T + Send + 'static,
 ) -> T {
@@ -368,7 +368,7 @@ async fn reminders_follow_transfers_and_archiving(app: TestApp) {
 }
 
 /// Registers a device for `employee_no` directly (the devices API has its own tests).
-async fn device(app: &TestApp, employee_no: &'static str, token: &'static str) -> i64 {
+pub async fn device(app: &TestApp, employee_no: &'static str, token: &'static str) -> i64 {
     db(app, move |c| {
         let user: i64 = users::table
             .filter(users::employee_no.eq(employee_no))
@@ -392,7 +392,7 @@ async fn device(app: &TestApp, employee_no: &'static str, token: &'static str) -
     .await
 }
 
-async fn fcm(fake: &FakeFcm) -> Arc<dyn PushGateway> {
+pub async fn fcm(fake: &FakeFcm) -> Arc<dyn PushGateway> {
     Arc::new(FcmGateway::new(fake.config(), Arc::new(SystemClock)).unwrap())
 }
 
