@@ -148,8 +148,13 @@ fn spawn_jobs(db: &Db, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
             }
             // Drain what is due (a bounded number of batches per tick).
             for _ in 0..100 {
-                match fieldwork::push::outbox::dispatch_pass(&db, &gateway, &dispatch, clock.as_ref())
-                    .await
+                match fieldwork::push::outbox::dispatch_pass(
+                    &db,
+                    &gateway,
+                    &dispatch,
+                    clock.as_ref(),
+                )
+                .await
                 {
                     Ok(r) if r.leased > 0 => tracing::info!(
                         sent = r.sent,

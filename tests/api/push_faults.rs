@@ -165,7 +165,10 @@ async fn a_dispatcher_killed_mid_pass_repeats_only_its_sends_in_flight(app: Test
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert_eq!(recorded, 100, "answered sends recorded while the pass goes on");
+    assert_eq!(
+        recorded, 100,
+        "answered sends recorded while the pass goes on"
+    );
     // kill -9: the task is gone, its leases stay in the database.
     stuck.abort();
     let _ = stuck.await;
