@@ -609,6 +609,7 @@ mod tests {
         let db = Db::new(&url, 2, Duration::from_secs(5)).unwrap();
         db.migrate().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap();
         (dir, db, rt)

@@ -168,12 +168,12 @@ fn host_port(url: &str) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readyz_follows_a_postgres_outage_and_recovery() {
+/// A server on PostgreSQL reached through a [`Proxy`], or `None` (reported by `spawn_pg`, a failure under
+/// CI) when no PostgreSQL is configured.
+async fn behind_proxy() -> Option<(TestApp, Proxy)> {
     let Ok(base) = std::env::var("FIELDWORK_TEST_POSTGRES_URL") else {
-        // spawn_pg reports the skip (and fails under CI).
         assert!(TestApp::spawn_pg().await.is_none());
-        return;
+        return None;
     };
     let real = host_port(&base);
     let proxy = Proxy::start(real.clone()).await;
@@ -181,8 +181,16 @@ async fn readyz_follows_a_postgres_outage_and_recovery() {
     let app = TestApp::spawn_pg_via(|url| url.replacen(&real, &via, 1))
         .await
         .unwrap();
+    Some((app, proxy))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_a_postgres_outage_and_recovery() {
+    let Some((app, proxy)) = behind_proxy().await else {
+        return;
+    };
     assert!(
-        app.database_url.contains(&via),
+        app.database_url.contains(&proxy.addr.to_string()),
         "the server talks through the proxy"
     );
     assert_eq!(readyz_status(&app).await, 200);
@@ -231,16 +239,9 @@ async fn timed(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Duration
 /// `/readyz` included, is answered 503 within the bound, and all is well again once it answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_that_stops_answering_gives_503_within_the_bound() {
-    let Ok(base) = std::env::var("FIELDWORK_TEST_POSTGRES_URL") else {
-        assert!(TestApp::spawn_pg().await.is_none());
+    let Some((app, proxy)) = behind_proxy().await else {
         return;
     };
-    let real = host_port(&base);
-    let proxy = Proxy::start(real.clone()).await;
-    let via = proxy.addr.to_string();
-    let app = TestApp::spawn_pg_via(|url| url.replacen(&real, &via, 1))
-        .await
-        .unwrap();
     let token = app.login("M0001").await;
     assert_eq!(timed(&app, "/api/v1/me", Some(&token)).await.0, 200);
     proxy.stall();

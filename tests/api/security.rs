@@ -24,6 +24,13 @@ async fn burst(app: &TestApp, employee_no: &str, passwords: &[String]) -> Vec<u1
         .collect()
 }
 
+/// A login with a wrong password, refused as such (not locked).
+async fn wrong(app: &TestApp, employee_no: &str, password: &str) {
+    app.login_full(employee_no, password)
+        .await
+        .problem(401, "invalid_credentials");
+}
+
 fn count(statuses: &[u16], status: u16) -> usize {
     statuses.iter().filter(|s| **s == status).count()
 }
@@ -216,52 +223,50 @@ async fn a_lost_refresh_answer_does_not_log_the_phone_out(app: TestApp) {
     let (_, rt1) = pair(&app, "M0001").await;
     // Ten concurrent refreshes of one token (a phone retrying on a flaky network): every one answers.
     let answers = join_all((0..10).map(|_| refresh(&app, &rt1))).await;
-    let mut kept = None;
+    let mut handed = Vec::new();
     for a in answers {
         let b = a.expect(200).body;
-        kept = Some(b["refresh_token"].as_str().unwrap().to_owned());
+        handed.push(b["refresh_token"].as_str().unwrap().to_owned());
         app.get("/api/v1/me", b["access_token"].as_str().unwrap())
             .await
             .expect(200);
     }
     // The phone keeps whichever answer it read last, and carries on with it.
-    let kept = kept.unwrap();
+    let kept = handed.pop().unwrap();
     let b = refresh(&app, &kept).await.expect(200).body;
     let access = b["access_token"].as_str().unwrap().to_owned();
     app.get("/api/v1/me", &access).await.expect(200);
-    // The pair it did not keep died with that refresh: a stranger presenting it gets nothing.
-    // Once the phone has moved on, the first token presented again is a reuse: the session ends.
-    refresh(&app, &rt1)
+    // The pairs it did not keep died with that refresh: presenting one gets nothing (and ends nothing).
+    refresh(&app, &handed[0])
         .await
         .problem(401, "invalid_refresh_token");
-    app.get("/api/v1/me", &access)
-        .await
-        .problem(401, "session_ended");
+    app.get("/api/v1/me", &access).await.expect(200);
+    // Once the phone has moved on, the first token presented again is a reuse: the session ends.
+    reuse_ends_the_session(&app, &rt1, &access).await;
 
     // Past the grace window, a retry is a reuse too.
     let (_, rt1) = pair(&app, "M0002").await;
     let b = refresh(&app, &rt1).await.expect(200).body;
     let access = b["access_token"].as_str().unwrap().to_owned();
     app.clock.advance(Duration::seconds(31));
-    refresh(&app, &rt1)
+    reuse_ends_the_session(&app, &rt1, &access).await;
+}
+
+/// Presents a spent refresh token that is no longer a retry: refused, and the session (of `access`) ended.
+async fn reuse_ends_the_session(app: &TestApp, spent: &str, access: &str) {
+    refresh(app, spent)
         .await
         .problem(401, "invalid_refresh_token");
-    app.get("/api/v1/me", &access)
+    app.get("/api/v1/me", access)
         .await
         .problem(401, "session_ended");
 }
 
 async fn refused_logins_are_audited_and_counted(app: TestApp) {
-    app.login_full("M0001", "wrong-password1")
-        .await
-        .problem(401, "invalid_credentials");
-    app.login_full("NOSUCH99", "wrong-password1")
-        .await
-        .problem(401, "invalid_credentials");
+    wrong(&app, "M0001", "wrong-password1").await;
+    wrong(&app, "NOSUCH99", "wrong-password1").await;
     for _ in 0..5 {
-        app.login_full("M0005", "wrong-password1")
-            .await
-            .problem(401, "invalid_credentials");
+        wrong(&app, "M0005", "wrong-password1").await;
     }
     app.login_full("M0005", "demo1234")
         .await
@@ -323,17 +328,11 @@ async fn guesses_from_one_address_over_many_accounts_are_limited(app: TestApp) {
     // Four guesses on each of three accounts stays under each account's limit, not the address's (10).
     for no in ["M0001", "M0002"] {
         for i in 0..4 {
-            app.login_full(no, &format!("spray{i}xx"))
-                .await
-                .problem(401, "invalid_credentials");
+            wrong(&app, no, &format!("spray{i}xx")).await;
         }
     }
-    app.login_full("M0003", "spray0xx")
-        .await
-        .problem(401, "invalid_credentials");
-    app.login_full("M0003", "spray1xx")
-        .await
-        .problem(401, "invalid_credentials");
+    wrong(&app, "M0003", "spray0xx").await;
+    wrong(&app, "M0003", "spray1xx").await;
     // The address has made ten wrong guesses: locked, whichever account it tries.
     app.login_full("M0004", "demo1234")
         .await
