@@ -439,6 +439,11 @@ impl Db {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
         let job: WriteJob = Box::new(move |conn| {
+            if tx.is_closed() {
+                // The request was answered 503 meanwhile (the bound passed while it queued): what it
+                // was told must stay true, so its write is not carried out.
+                return Box::new(|_| {});
+            }
             // A savepoint inside the batch's transaction: an error undoes this write only, with the
             // rows it queued for the end of the batch.
             let result = span.in_scope(|| crate::db::repo::batch::write(conn, f));

@@ -93,7 +93,7 @@ fn new_customer(req: &CreateCustomerRequest, today: NaiveDate) -> AppResult<NewC
     let tier = opt(&mut errs, "tier", &req.tier, 32);
     let industry = opt(&mut errs, "industry", &req.industry, 50);
     let address = opt(&mut errs, "address", &req.address, 200);
-    let traits = opt(&mut errs, "traits", &req.traits, 500);
+    let traits = validate::opt_prose(&mut errs, "traits", req.traits.as_deref(), 500);
     let phone = req
         .phone
         .as_deref()
@@ -539,7 +539,10 @@ fn customer_changes(req: &UpdateCustomerRequest, today: NaiveDate) -> AppResult<
         latitude: location.map(|l| l.map(|l| l.lat)),
         longitude: location.map(|l| l.map(|l| l.lon)),
         location_datum: location.map(|l| l.map(|l| l.datum.as_str().to_owned())),
-        traits: opt(&mut errs, "traits", &req.traits, 500),
+        traits: req
+            .traits
+            .as_ref()
+            .map(|v| validate::opt_prose(&mut errs, "traits", v.as_deref(), 500)),
         tags: req
             .tags
             .as_deref()

@@ -228,22 +228,7 @@ async fn publish_notice(
 
 /// A notice body: trimmed, 1–10000 characters; line breaks and tabs allowed, other control characters not.
 fn validate_body(errs: &mut FieldErrors, body: &str) -> String {
-    let v = body.trim();
-    if v.is_empty() {
-        errs.add("body", "required", "must not be empty");
-    } else if v.chars().count() > MAX_BODY {
-        errs.add("body", "too_long", format!("at most {MAX_BODY} characters"));
-    } else if v
-        .chars()
-        .any(|ch| ch.is_control() && !matches!(ch, '\n' | '\r' | '\t'))
-    {
-        errs.add(
-            "body",
-            "invalid_format",
-            "must not contain control characters",
-        );
-    }
-    v.to_owned()
+    crate::domain::validate::prose(errs, "body", body, MAX_BODY)
 }
 
 /// Notices the caller received (with their read mark) or, with `box=published`, published (with counts).

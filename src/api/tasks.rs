@@ -345,24 +345,7 @@ fn check_assignees(c: &mut DbConn, caller: &Caller, ids: Option<Vec<i64>>) -> Ap
 /// A description: trimmed, up to 4000 characters, line breaks and tabs allowed (it is prose), other
 /// control characters not; empty counts as absent.
 fn description(errs: &mut FieldErrors, value: Option<&str>) -> Option<String> {
-    let v = value.map(str::trim).filter(|v| !v.is_empty())?;
-    if v.chars().count() > MAX_DESCRIPTION {
-        errs.add(
-            "description",
-            "too_long",
-            format!("at most {MAX_DESCRIPTION} characters"),
-        );
-    } else if v
-        .chars()
-        .any(|ch| ch.is_control() && !matches!(ch, '\n' | '\r' | '\t'))
-    {
-        errs.add(
-            "description",
-            "invalid_format",
-            "must not contain control characters",
-        );
-    }
-    Some(v.to_owned())
+    crate::domain::validate::opt_prose(errs, "description", value, MAX_DESCRIPTION)
 }
 
 /// 422 `invalid_type` for a `null` given to a field that cannot be cleared.

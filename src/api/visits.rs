@@ -267,7 +267,7 @@ async fn check_out(
 ) -> AppResult<HttpResponse> {
     let IdempotentJson { body, key, digest } = body;
     let mut errs = FieldErrors::default();
-    let note = validate::opt_text(&mut errs, "note", body.note.as_deref(), 500);
+    let note = validate::opt_prose(&mut errs, "note", body.note.as_deref(), 500);
     errs.finish()?;
     let input = CheckOutInput {
         time: body.time.map(visit::stored),
@@ -482,7 +482,7 @@ async fn add_report_amendment(
 ) -> AppResult<HttpResponse> {
     let IdempotentJson { body, key, digest } = body;
     let mut errs = FieldErrors::default();
-    let text = validate::text(&mut errs, "text", &body.text, 2000);
+    let text = validate::prose(&mut errs, "text", &body.text, 2000);
     check_client_id(&mut errs, body.client_id.as_deref());
     errs.finish()?;
     let digest = bound_digest(&digest, &format!("/visits/{}/report/amendments", id.0));

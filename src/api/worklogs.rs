@@ -344,7 +344,7 @@ async fn create_worklog(
     if req.log_date > local_date(now.and_utc()) {
         errs.add("log_date", "in_future", "not after today (Asia/Shanghai)");
     }
-    req.content = validate::text(&mut errs, "content", &req.content, MAX_CONTENT);
+    req.content = validate::prose(&mut errs, "content", &req.content, MAX_CONTENT);
     req.visit_ids = check_visit_ids(&mut errs, std::mem::take(&mut req.visit_ids));
     errs.finish()?;
     let answer = state
@@ -469,7 +469,7 @@ async fn update_worklog(
     let mut errs = FieldErrors::default();
     req.content = req
         .content
-        .map(|t| validate::text(&mut errs, "content", &t, MAX_CONTENT));
+        .map(|t| validate::prose(&mut errs, "content", &t, MAX_CONTENT));
     req.visit_ids = req.visit_ids.map(|v| check_visit_ids(&mut errs, v));
     errs.finish()?;
     let now = state.now();
@@ -538,7 +538,7 @@ async fn review_worklog(
 ) -> AppResult<HttpResponse> {
     let req = body.0;
     let mut errs = FieldErrors::default();
-    let comment = validate::opt_text(&mut errs, "comment", req.comment.as_deref(), 1000);
+    let comment = validate::opt_prose(&mut errs, "comment", req.comment.as_deref(), 1000);
     errs.finish()?;
     let now = state.now();
     let w = state

@@ -204,10 +204,10 @@ pub struct ReportInput<'a> {
 /// The next-visit date is checked against the visit separately (`next_visit_date_ok`).
 pub fn check_report(errs: &mut FieldErrors, r: ReportInput<'_>) -> ReportFields {
     let persons_met = validate::text(errs, "persons_met", r.persons_met, 200);
-    let summary = validate::text(errs, "summary", r.summary, 2000);
-    let needs = validate::opt_text(errs, "needs", r.needs, 1000);
-    let outcome = validate::opt_text(errs, "outcome", r.outcome, 1000);
-    let text = validate::opt_text(errs, "important_change_text", r.important_change_text, 1000);
+    let summary = validate::prose(errs, "summary", r.summary, 2000);
+    let needs = validate::opt_prose(errs, "needs", r.needs, 1000);
+    let outcome = validate::opt_prose(errs, "outcome", r.outcome, 1000);
+    let text = validate::opt_prose(errs, "important_change_text", r.important_change_text, 1000);
     match (r.important_change, &text) {
         (true, None) => errs.add(
             "important_change_text",

@@ -307,6 +307,7 @@ async fn a_locked_sqlite_file_gives_503_within_the_bound() {
     );
     release_tx.send(()).unwrap();
     holder.join().unwrap();
+    // The write answered 503 was not carried out later: the session is still live, and ends now.
     app.req(
         reqwest::Method::POST,
         "/api/v1/auth/logout",

@@ -17,6 +17,7 @@ mod inbox;
 mod inbox_reminders;
 mod opportunities_worklogs;
 mod orgs_users;
+mod phone_day;
 mod push;
 mod push_faults;
 mod reminders;

@@ -958,6 +958,11 @@ async fn every_task_field_is_validated(app: TestApp) {
         (
             json!({"description": "a\u{0000}b"}),
             "description",
+            "invalid_character",
+        ),
+        (
+            json!({"description": "a\u{7}b"}),
+            "description",
             "invalid_format",
         ),
         (json!({"description": 1}), "description", "invalid_type"),

@@ -1165,7 +1165,7 @@ async fn notes_and_timeline_follow_customer_visibility(app: TestApp) {
     let cases: Vec<(Value, &str, &str)> = vec![
         (json!({ "text": "  " }), "text", "required"),
         (json!({ "text": "长".repeat(2001) }), "text", "too_long"),
-        (json!({ "text": "a\u{0}b" }), "text", "invalid_format"),
+        (json!({ "text": "a\u{0}b" }), "text", "invalid_character"),
         (json!({}), "text", "required"),
         (
             json!({ "text": "a", "mood": "happy" }),

@@ -258,7 +258,7 @@ impl Draft {
             manager_id: r.manager_id,
             title: validate::text(&mut errs, "title", &r.title, 200),
             product_type: validate::text(&mut errs, "product_type", &r.product_type, 32),
-            need: validate::opt_text(&mut errs, "need", r.need.as_deref(), 2000),
+            need: validate::opt_prose(&mut errs, "need", r.need.as_deref(), 2000),
             estimated_fen: parse_fen(&mut errs, "estimated_amount", &r.estimated_amount),
             probability: probability(&mut errs, r.probability),
             expected_close_date: r.expected_close_date,
@@ -313,7 +313,7 @@ impl Patch {
                 .map(|t| validate::text(&mut errs, "product_type", &t, 32)),
             need: r
                 .need
-                .map(|n| validate::opt_text(&mut errs, "need", n.as_deref(), 2000)),
+                .map(|n| validate::opt_prose(&mut errs, "need", n.as_deref(), 2000)),
             estimated_fen: r
                 .estimated_amount
                 .map(|a| parse_fen(&mut errs, "estimated_amount", &a)),
@@ -326,7 +326,7 @@ impl Patch {
             landed_fen: r
                 .landed_amount
                 .map(|a| parse_fen(&mut errs, "landed_amount", &a)),
-            note: validate::opt_text(&mut errs, "note", r.note.as_deref(), 500),
+            note: validate::opt_prose(&mut errs, "note", r.note.as_deref(), 500),
         };
         errs.finish()?;
         Ok(patch)

@@ -132,22 +132,7 @@ pub struct CreateNoteRequest {
 
 /// Checks a note: trimmed, 1–2000 characters, line breaks and tabs allowed but no other control characters.
 fn note_text(errs: &mut FieldErrors, value: &str) -> String {
-    let v = value.trim();
-    if v.is_empty() {
-        errs.add("text", "required", "must not be empty");
-    } else if v.chars().count() > NOTE_MAX {
-        errs.add("text", "too_long", format!("at most {NOTE_MAX} characters"));
-    } else if v
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        errs.add(
-            "text",
-            "invalid_format",
-            "must not contain control characters",
-        );
-    }
-    v.to_owned()
+    crate::domain::validate::prose(errs, "text", value, NOTE_MAX)
 }
 
 /// The customer, if the caller sees it; else 404 `customer_not_found`.
