@@ -81,7 +81,7 @@ pub struct NotificationResponse {
     /// Written (UTC).
     #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub created_at: DateTime<Utc>,
-    /// Delivered (UTC): after the caller's quiet hours unless urgent.
+    /// In the inbox since (UTC). Quiet hours delay only the push, never the inbox entry.
     #[serde(serialize_with = "crate::api::wire_time::instant")]
     pub deliver_at: DateTime<Utc>,
     /// Read (UTC), if read.

@@ -15,7 +15,7 @@ use fieldwork::domain::reminders::{local_instant, lunar_keys};
 use fieldwork::scheduler::{Settings, tick};
 
 use crate::backend_tests;
-use crate::helpers::{Resp, TestApp, seed_customer, transfer_customer};
+use crate::helpers::{Resp, TestApp, id_of, seed_customer, transfer_customer};
 use crate::inbox::{no_quiet_hours, with_db};
 
 backend_tests!(
@@ -24,7 +24,7 @@ backend_tests!(
     notifications_of_others_and_unknown_ids_are_404,
     bad_inbox_queries_are_400,
     inbox_and_reminders_speak_the_users_language,
-    quiet_hours_hold_notifications_until_delivered,
+    quiet_hours_hold_the_push_never_the_inbox,
     reminders_list_done_and_snooze,
     snoozed_reminder_is_notified_again,
     reminders_of_others_and_unknown_ids_are_404,
@@ -509,12 +509,13 @@ async fn inbox_and_reminders_speak_the_users_language(app: TestApp) {
     );
 }
 
-async fn quiet_hours_hold_notifications_until_delivered(app: TestApp) {
+async fn quiet_hours_hold_the_push_never_the_inbox(app: TestApp) {
     let l1 = app.login("L0001").await;
     let m3 = app.login("M0003").await;
     let m3_id = user_id(&app, "M0003").await;
+    crate::reminders::device(&app, "M0003", "tok-m3-quiet").await;
     // Quiet from an hour ago to two hours ahead, Shanghai time.
-    let local = Utc::now() + Duration::hours(8);
+    let local = app.clock_now() + Duration::hours(8);
     let minute = i64::from(local.hour() * 60 + local.minute());
     let hhmm = |m: i64| {
         let m = m.rem_euclid(1440);
@@ -522,58 +523,49 @@ async fn quiet_hours_hold_notifications_until_delivered(app: TestApp) {
     };
     let quiet = json!({"quiet_start": hhmm(minute - 60), "quiet_end": hhmm(minute + 120)});
     prefs(&app, &m3, quiet).await;
-    let before = Utc::now();
+    let before = app.clock_now();
     let n = notice(&app, &l1).await;
     let t = task(&app, &l1, &[m3_id], None, json!({})).await;
-    // The urgent task is there at once; the notice waits for the end of the quiet hours.
+    // Both are in the inbox at once, unread.
     let got = items(&app, INBOX, &m3).await;
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(got[0]["kind"], "task_assigned");
-    assert_eq!(got[0]["link"]["id"], t);
-    assert_eq!(unread(&app, &m3).await, 1);
+    let kinds: Vec<&Value> = got.iter().map(|g| &g["kind"]).collect();
+    assert_eq!(kinds, ["task_assigned", "notice"], "{got:?}");
+    assert_eq!(
+        (&got[0]["link"]["id"], &got[1]["link"]["id"]),
+        (&json!(t), &json!(n))
+    );
+    assert_eq!(unread(&app, &m3).await, 2);
     assert_eq!(
         app.get(TODAY, &m3).await.expect(200).body["unread_count"],
-        1
+        2
     );
-    let (held, deliver): (i64, chrono::NaiveDateTime) = with_db(&app, move |c| {
-        notifications::table
+    // The urgent task is pushed at once; the notice's push waits for the end of the quiet hours.
+    let pushes: Vec<(String, chrono::NaiveDateTime)> = with_db(&app, move |c| {
+        use fieldwork::db::schema::push_outbox;
+        push_outbox::table
+            .inner_join(notifications::table)
             .filter(notifications::user_id.eq(m3_id))
-            .filter(notifications::link_id.eq(n))
-            .filter(notifications::kind.eq("notice"))
-            .select((notifications::id, notifications::deliver_at))
-            .first(c)
+            .order(push_outbox::id.asc())
+            .select((notifications::kind, push_outbox::next_attempt_at))
+            .load(c)
             .unwrap()
     })
     .await;
-    let deliver = deliver.and_utc();
+    assert_eq!(pushes.len(), 2, "{pushes:?}");
+    let at = |kind: &str| pushes.iter().find(|p| p.0 == kind).unwrap().1.and_utc();
+    assert!(at("task_assigned") <= before + Duration::seconds(5));
+    let deferred = at("notice");
     assert!(
-        deliver > before + Duration::minutes(118) && deliver <= before + Duration::minutes(121),
-        "deferred to the end of the quiet hours: {deliver}"
+        deferred > before + Duration::minutes(118) && deferred <= before + Duration::minutes(121),
+        "deferred to the end of the quiet hours: {deferred}"
     );
     assert_eq!(
-        deliver.timestamp() % 60,
+        deferred.timestamp() % 60,
         0,
         "the quiet period ends on a minute"
     );
-    read(&app, &m3, held)
-        .await
-        .problem(404, "notification_not_found");
-    assert_eq!(read_all(&app, &m3).await, 1, "the held one is not marked");
-    assert_eq!(unread(&app, &m3).await, 0);
-    // Its time comes: it shows, unread.
-    with_db(&app, move |c| {
-        diesel::update(notifications::table.find(held))
-            .set(notifications::deliver_at.eq((Utc::now() - Duration::seconds(1)).naive_utc()))
-            .execute(c)
-            .unwrap();
-    })
-    .await;
+    read(&app, &m3, id_of(&got[1])).await.expect(200);
     assert_eq!(unread(&app, &m3).await, 1);
-    let got = items(&app, &format!("{INBOX}?unread=true"), &m3).await;
-    assert_eq!(ids(&got), [held]);
-    assert_eq!(got[0]["title"], "新通知");
-    read(&app, &m3, held).await.expect(200);
-    assert_eq!(unread(&app, &m3).await, 0);
 }
 
 async fn reminders_list_done_and_snooze(app: TestApp) {

@@ -581,6 +581,7 @@ async fn dead_tokens_retries_and_lease_expiry(app: TestApp) {
 
 async fn quiet_hours_defer_and_urgent_bypasses(app: TestApp) {
     let evening = Utc.with_ymd_and_hms(2026, 11, 23, 13, 30, 0).unwrap(); // 21:30 Shanghai
+    device(&app, "M0004", "tok-m4-evening").await;
     let user: i64 = db(&app, |c| {
         users::table
             .filter(users::employee_no.eq("M0004"))
@@ -608,27 +609,30 @@ async fn quiet_hours_defer_and_urgent_bypasses(app: TestApp) {
         .unwrap();
     })
     .await;
-    let rows: Vec<(String, NaiveDateTime)> = db(&app, |c| {
-        notifications::table
+    let rows: Vec<(String, NaiveDateTime, NaiveDateTime)> = db(&app, |c| {
+        push_outbox::table
+            .inner_join(notifications::table)
             .order(notifications::id.asc())
-            .select((notifications::kind, notifications::deliver_at))
+            .select((
+                notifications::kind,
+                notifications::deliver_at,
+                push_outbox::next_attempt_at,
+            ))
             .load(c)
             .unwrap()
     })
     .await;
+    let eight = Utc
+        .with_ymd_and_hms(2026, 11, 24, 0, 0, 0)
+        .unwrap()
+        .naive_utc();
+    let at = evening.naive_utc();
     assert_eq!(
-        rows[0],
-        (
-            "task_due".into(),
-            Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0)
-                .unwrap()
-                .naive_utc()
-        ),
-        "deferred to 08:00 Shanghai"
-    );
-    assert_eq!(
-        rows[1],
-        ("important_change".into(), evening.naive_utc()),
-        "urgent: at once"
+        rows,
+        [
+            ("task_due".into(), at, eight),
+            ("important_change".into(), at, at)
+        ],
+        "in the inbox at once; the push deferred to 08:00 Shanghai unless urgent"
     );
 }

@@ -25,7 +25,8 @@ pub struct Planned {
     pub reminder_id: Option<i64>,
     /// Unique key: a second `notify` with the same key writes nothing (e.g. `r:<reminder id>`).
     pub dedupe_key: Option<String>,
-    /// Planned time (UTC); deferred out of the user's quiet hours unless the kind is urgent.
+    /// Planned time (UTC): when it enters the inbox. Its push waits out the user's quiet hours unless the
+    /// kind is urgent.
     pub at: NaiveDateTime,
     /// Whether to push it (false: inbox only, e.g. reminders bundled into the morning digest).
     pub push: bool,
@@ -144,7 +145,9 @@ pub fn notify(conn: &mut DbConn, planned: &[Planned], now: NaiveDateTime) -> Que
         }
         let (lang, quiet) = prefs.get(&p.user_id).copied().unwrap_or_default();
         let (title, body) = texts(p.kind, p.lead, lang);
-        let at = deliver_at(p.at.and_utc(), quiet, p.kind.urgent()).naive_utc();
+        // The inbox shows it at its planned time; only the push waits out quiet hours (and lives from then).
+        let at = p.at;
+        let push_at = deliver_at(at.and_utc(), quiet, p.kind.urgent()).naive_utc();
         rows[usize::from(p.push)].push((
             notifications::user_id.eq(p.user_id),
             notifications::kind.eq(p.kind.as_str()),
@@ -156,12 +159,12 @@ pub fn notify(conn: &mut DbConn, planned: &[Planned], now: NaiveDateTime) -> Que
             notifications::reminder_id.eq(p.reminder_id),
             notifications::dedupe_key.eq(p.dedupe_key.clone()),
             notifications::deliver_at.eq(at),
-            notifications::expires_at.eq(at + relevance(p.kind)),
+            notifications::expires_at.eq(push_at + relevance(p.kind)),
             notifications::created_at.eq(now),
         ));
     }
     let mut written = 0;
-    let mut pushed: Vec<(i64, i64, NaiveDateTime)> = Vec::new();
+    let mut pushed: Vec<(i64, i64, NaiveDateTime, bool)> = Vec::new();
     for (push, rows) in rows.iter().enumerate() {
         for chunk in rows.chunks(200) {
             let q = diesel::insert_into(notifications::table)
@@ -171,8 +174,9 @@ pub fn notify(conn: &mut DbConn, planned: &[Planned], now: NaiveDateTime) -> Que
                     notifications::id,
                     notifications::user_id,
                     notifications::deliver_at,
+                    notifications::urgent,
                 ));
-            let done: Vec<(i64, i64, NaiveDateTime)> =
+            let done: Vec<(i64, i64, NaiveDateTime, bool)> =
                 crate::per_backend!(&mut *conn, |c| q.get_results(c))?;
             written += done.len();
             if push == 1 {
@@ -193,14 +197,16 @@ pub fn notify(conn: &mut DbConn, planned: &[Planned], now: NaiveDateTime) -> Que
         .load(conn)?;
     let rows: Vec<_> = pushed
         .iter()
-        .flat_map(|(n, u, at)| {
+        .flat_map(|(n, u, at, urgent)| {
+            let quiet = prefs.get(u).map(|p| p.1).unwrap_or_default();
+            let push_at = deliver_at(at.and_utc(), quiet, *urgent).naive_utc();
             devs.iter().filter(move |d| d.1 == *u).map(move |d| {
                 (
                     push_outbox::notification_id.eq(*n),
                     push_outbox::device_id.eq(d.0),
                     push_outbox::status.eq("pending"),
                     push_outbox::attempts.eq(0),
-                    push_outbox::next_attempt_at.eq(*at),
+                    push_outbox::next_attempt_at.eq(push_at),
                     push_outbox::created_at.eq(now),
                 )
             })
