@@ -147,6 +147,13 @@ pub fn resolve_secret(settings: &Settings) -> Vec<u8> {
     }
 }
 
+/// `/docs` → `/docs/` (the Swagger UI's relative asset paths need the slash).
+async fn docs_redirect() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+        .finish()
+}
+
 fn app(
     state: web::Data<AppState>,
     metrics: web::Data<Metrics>,
@@ -173,6 +180,11 @@ fn app(
         .openapi(api::ApiDoc::openapi())
         .configure(api::configure)
         .split_for_parts();
-    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc))
+    // No online validator: the docs page makes no request off this server.
+    let ui = SwaggerUi::new("/docs/{_:.*}")
+        .url("/openapi.json", doc)
+        .config(utoipa_swagger_ui::Config::default().validator_url("none"));
+    app.route("/docs", web::get().to(docs_redirect))
+        .service(ui)
         .default_service(web::to(api::fallback::not_found_or_method))
 }

@@ -65,8 +65,10 @@ fn client_address(req: &ServiceRequest) -> Option<String> {
 pub fn init(json: bool) {
     let filter =
         EnvFilter::try_from_env("FIELDWORK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal, never in a file or a log shipper.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // A second init (tests) is harmless: the first subscriber stays.
     let _ = if json {

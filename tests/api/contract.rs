@@ -80,6 +80,25 @@ async fn served_document_and_docs_ui(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "vendored Swagger UI asset");
+    let r = app
+        .client
+        .get(format!("{}/docs/swagger-initializer.js", app.address))
+        .send()
+        .await
+        .unwrap();
+    let init = r.text().await.unwrap();
+    assert!(
+        init.replace(": ", ":").contains(r#""validatorUrl":"none""#),
+        "no online validator: {init}"
+    );
+    let r = app
+        .client
+        .get(format!("{}/docs", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308, "/docs redirects");
+    assert_eq!(r.headers()["location"], "/docs/");
 }
 
 async fn migrations_go_up_down_up(app: TestApp) {
@@ -166,3 +185,29 @@ fn migration_trees_match() {
 }
 
 backend_tests!(served_document_and_docs_ui, migrations_go_up_down_up);
+
+/// Logs written to a file or a pipe (a log shipper, `journald`) carry no terminal colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("logs.db").display());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fieldwork"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--tick-secs", "0"])
+        .env("DATABASE_URL", &url)
+        .env_remove("FIELDWORK_JWT_SECRET")
+        .env_remove("FIELDWORK_LOG_JSON")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The server logs at start-up (the database it is ready on).
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(line.contains("INFO"), "{line:?}");
+    assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
+}
