@@ -47,7 +47,15 @@ use utoipa_actix_web::service_config::ServiceConfig;
                        Errors are RFC 9457 problem documents with a stable `code`.",
         version = "1.0.0"
     ),
-    components(schemas(crate::error::ProblemBody, crate::error::ErrorCode, crate::error::FieldError)),
+    // Besides what the handlers' bodies pull in: the schemas only query parameters name.
+    components(schemas(
+        crate::error::ProblemBody,
+        crate::error::ErrorCode,
+        crate::error::FieldError,
+        notices::NoticeBox,
+        tasks::TaskRole,
+        tasks::TaskStatus
+    )),
     modifiers(&SecurityAddon),
     tags(
         (name = "health", description = "Liveness, readiness, metrics"),
