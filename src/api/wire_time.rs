@@ -1,10 +1,10 @@
 //! Instants and dates written to JSON without going through `core::fmt`, and request dates read strictly.
 //!
-//! chrono serializes a `DateTime<Utc>` through its `Display`/`Debug` machinery (`collect_str`, one
-//! `write_char` at a time): on a page of users that was a twelfth of the request. These functions write the
-//! very same text (RFC 3339 in UTC with `Z` and chrono's automatic fraction of 0, 3, 6 or 9 digits; dates
-//! as `YYYY-MM-DD`) from a stack buffer, and hand anything unusual (a leap second, a year outside
-//! 0000–9999) to chrono. Used as `#[serde(serialize_with = "…")]` on response fields; the field types, and
+//! Every instant has one shape on the wire: RFC 3339 in UTC with `Z` and exactly six fraction digits
+//! (`2026-11-23T08:30:00.000000Z`); dates are `YYYY-MM-DD`. chrono serializes through its `Display`
+//! machinery (`collect_str`, one `write_char` at a time): on a page of users that was a twelfth of the
+//! request. These functions write the same text as chrono's `SecondsFormat::Micros` from a stack buffer, and
+//! hand anything unusual (a leap second, a year outside 0000–9999) to chrono. Used as `#[serde(serialize_with = "…")]` on response fields; the field types, and
 //! so the OpenAPI schemas, stay chrono's. The tests compare the output with chrono's for many values.
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
@@ -47,21 +47,10 @@ fn format_instant(t: &DateTime<Utc>, buf: &mut [u8; 32]) -> Option<usize> {
     digits(buf, 14, 2, naive.minute());
     buf[16] = b':';
     digits(buf, 17, 2, naive.second());
-    let mut len = 19;
-    let (width, value) = if nanos == 0 {
-        (0, 0)
-    } else if nanos.is_multiple_of(1_000_000) {
-        (3, nanos / 1_000_000)
-    } else if nanos.is_multiple_of(1_000) {
-        (6, nanos / 1_000)
-    } else {
-        (9, nanos)
-    };
-    if width > 0 {
-        buf[len] = b'.';
-        digits(buf, len + 1, width, value);
-        len += 1 + width;
-    }
+    // One shape for every instant: always six fraction digits (microseconds, what is stored).
+    buf[19] = b'.';
+    digits(buf, 20, 6, nanos / 1_000);
+    let len = 26;
     buf[len] = b'Z';
     Some(len + 1)
 }
@@ -71,12 +60,13 @@ fn ascii(buf: &[u8]) -> &str {
     std::str::from_utf8(buf).unwrap_or_default()
 }
 
-/// `serialize_with` for a `DateTime<Utc>`.
+/// `serialize_with` for a `DateTime<Utc>`: RFC 3339 in UTC, `Z`, always six fraction digits
+/// (`2026-11-23T08:30:00.000000Z`), as chrono's `SecondsFormat::Micros` writes it.
 pub fn instant<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     let mut buf = [0u8; 32];
     match format_instant(t, &mut buf) {
         Some(len) => s.serialize_str(ascii(&buf[..len])),
-        None => t.serialize(s),
+        None => s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
     }
 }
 
@@ -198,8 +188,8 @@ mod tests {
 
     #[derive(Serialize)]
     struct Chronos {
-        t: DateTime<Utc>,
-        o: Option<DateTime<Utc>>,
+        t: String,
+        o: Option<String>,
         d: NaiveDate,
         e: Option<NaiveDate>,
     }
@@ -211,9 +201,10 @@ mod tests {
             d,
             e: Some(d),
         };
+        let micros = t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let chronos = Chronos {
-            t,
-            o: Some(t),
+            t: micros.clone(),
+            o: Some(micros),
             d,
             e: Some(d),
         };
@@ -225,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn writes_what_chrono_writes() {
+    fn writes_what_chrono_writes_with_six_fraction_digits() {
         let base = NaiveDateTime::parse_from_str("2026-11-23 08:30:00", "%Y-%m-%d %H:%M:%S")
             .unwrap()
             .and_utc();
@@ -278,6 +269,6 @@ mod tests {
         };
         let json = serde_json::to_value(&ours).unwrap();
         assert!(json["o"].is_null() && json["e"].is_null());
-        assert_eq!(json["t"], "2026-02-28T00:00:00Z");
+        assert_eq!(json["t"], "2026-02-28T00:00:00.000000Z");
     }
 }

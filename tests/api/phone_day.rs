@@ -151,4 +151,63 @@ async fn multi_line_text_is_accepted_wherever_a_person_types_prose(app: TestApp)
     .field_error(422, "title", "invalid_format");
 }
 
-backend_tests!(multi_line_text_is_accepted_wherever_a_person_types_prose);
+/// Every instant-looking string in `v` (`YYYY-MM-DDT…`).
+fn instants(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            let b = s.as_bytes();
+            if b.len() > 10 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' {
+                out.push(s.clone());
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| instants(x, out)),
+        Value::Object(o) => o.values().for_each(|x| instants(x, out)),
+        _ => {}
+    }
+}
+
+/// Every instant the phone reads has one shape: UTC, `Z`, six fraction digits.
+async fn every_instant_has_one_shape(app: TestApp) {
+    let t = app.login("M0001").await;
+    let c = seed_customer(&app, "M0001", "王先生", Some(NJ)).await;
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    app.post(
+        "/api/v1/visits",
+        Some(&t),
+        &json!({
+            "customer_id": c, "purpose": "介绍大额存单", "phone_time": now,
+            "latitude": NJ.0, "longitude": NJ.1, "accuracy_m": 15.0, "datum": "wgs84",
+        }),
+    )
+    .await
+    .expect(201);
+    let mut seen = Vec::new();
+    for path in [
+        "/api/v1/me",
+        "/api/v1/customers",
+        &format!("/api/v1/customers/{c}"),
+        &format!("/api/v1/customers/{c}/timeline"),
+        "/api/v1/visits",
+        "/api/v1/notifications",
+        "/api/v1/me/today",
+        "/api/v1/sync",
+    ] {
+        instants(&app.get(path, &t).await.expect(200).body, &mut seen);
+    }
+    assert!(seen.len() > 10, "{seen:?}");
+    let shape = |s: &str| {
+        let b = s.as_bytes();
+        b.len() == 27
+            && b[19] == b'.'
+            && b[26] == b'Z'
+            && b[20..26].iter().all(u8::is_ascii_digit)
+            && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+    };
+    let odd: Vec<&String> = seen.iter().filter(|s| !shape(s)).collect();
+    assert!(odd.is_empty(), "{odd:?}");
+}
+
+backend_tests!(
+    multi_line_text_is_accepted_wherever_a_person_types_prose,
+    every_instant_has_one_shape,
+);
