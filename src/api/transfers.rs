@@ -312,7 +312,10 @@ fn propose(
 /// manager). A customer has at most one pending transfer (409).
 #[utoipa::path(
     tag = "transfers",
-    params(("id" = i64, Path, description = "Customer id")),
+    params(
+        ("id" = i64, Path, description = "Customer id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a retried proposal")
+    ),
     request_body = CreateTransferRequest,
     security(("bearer" = [])),
     responses(

@@ -85,6 +85,45 @@ fn every_reference_resolves() {
     assert!(missing.is_empty(), "unresolved: {missing:?}");
 }
 
+/// Every create that honours `Idempotency-Key` (its handler takes an `IdempotentJson` body) declares the
+/// header, so a generated client can send it.
+#[test]
+fn every_idempotent_create_declares_its_header() {
+    fn sources(dir: &std::path::Path, out: &mut usize) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                *out += std::fs::read_to_string(&path)
+                    .unwrap()
+                    .matches(": IdempotentJson<")
+                    .count();
+            }
+        }
+    }
+    let mut honoured = 0;
+    sources(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api"),
+        &mut honoured,
+    );
+    let doc: Value = serde_json::from_str(COMMITTED).unwrap();
+    let declared = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter(|op| {
+            op["parameters"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["in"] == "header" && p["name"] == "Idempotency-Key")
+            })
+        })
+        .count();
+    assert!(honoured >= 14, "{honoured}");
+    assert_eq!(declared, honoured, "operations declaring Idempotency-Key");
+}
+
 async fn served_document_and_docs_ui(app: TestApp) {
     let r = app
         .client

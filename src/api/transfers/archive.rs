@@ -317,7 +317,10 @@ fn add_note(
 /// Adds a note to a customer in the caller's scope; it also becomes a line of the archive.
 #[utoipa::path(
     tag = "customers",
-    params(("id" = i64, Path, description = "Customer id")),
+    params(
+        ("id" = i64, Path, description = "Customer id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replay key (else the body's `client_id`)")
+    ),
     request_body = CreateNoteRequest,
     security(("bearer" = [])),
     responses(
