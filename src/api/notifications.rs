@@ -343,11 +343,13 @@ fn reminders_out(rows: Vec<ReminderRow>, lang: Lang) -> AppResult<Vec<ReminderRe
         .collect()
 }
 
-/// The caller's reminders.
+/// A page of the caller's reminders.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReminderList {
-    /// Open ones (pending, or snoozed to a day in the span), by due time (at most 500).
+    /// Open ones (pending, or snoozed to a day in the span), by due time.
     pub items: Vec<ReminderResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Query of `GET /reminders`.
@@ -361,10 +363,15 @@ pub struct ListRemindersQuery {
     /// Last fire date (default `from` + 7 days; at most 92 days after `from`).
     #[serde(default, deserialize_with = "crate::api::wire_time::date_in_opt")]
     pub to: Option<NaiveDate>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
 }
 
 /// The caller's open reminders between `from` and `to` (default: today and the next 7 days): pending ones
-/// by fire date, snoozed ones on the day their snooze ends; done and cancelled ones left out.
+/// by fire date, snoozed ones on the day their snooze ends; done and cancelled ones left out. Paged like
+/// every list (`limit`, `cursor`, `next_cursor`), in due-time order.
 #[utoipa::path(
     tag = "reminders",
     params(ListRemindersQuery),
@@ -399,17 +406,27 @@ async fn list_reminders(
         local_instant(from, 0, 0).naive_utc(),
         local_instant(to + Duration::days(1), 0, 0).naive_utc(),
     );
+    let (limit, after) = page_params(query.0.limit, query.0.cursor.as_deref())?;
     let (rows, lang) = state
         .db
         .read(move |c| {
             let caller = auth.load(c, now)?;
+            let anchor = match after {
+                None => inbox::first_anchor(),
+                Some(id) => inbox::reminder_anchor(c, caller.user_id, id)?.ok_or_else(|| {
+                    query_error("cursor", "invalid_format", "not a cursor from this list")
+                })?,
+            };
             let lang = preferences::get(c, caller.user_id)?.lang;
-            let rows = inbox::list_reminders(c, caller.user_id, (from, to), span)?;
+            let rows =
+                inbox::list_reminders(c, caller.user_id, (from, to), span, anchor, limit + 1)?;
             Ok((rows, lang))
         })
         .await?;
+    let (rows, next_cursor) = finish_page(rows, limit, |r| r.id);
     Ok(web::Json(ReminderList {
         items: reminders_out(rows, lang)?,
+        next_cursor,
     }))
 }
 

@@ -594,6 +594,27 @@ async fn reminders_list_done_and_snooze(app: TestApp) {
     assert_eq!(rb3["occasion_date"], day(today + Duration::days(3)));
     let rb0 = about(&all, b, 0);
     assert_eq!(all.last().unwrap()["id"], rb0["id"], "by due time");
+    // Paged like every list: one a page, the same reminders in the same order.
+    let whole = ids(&items(&app, REMINDERS, &m4).await);
+    let mut paged = Vec::new();
+    let mut path = format!("{REMINDERS}?limit=1");
+    loop {
+        let page = app.get(&path, &m4).await.expect(200).body;
+        paged.extend(ids(page["items"].as_array().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("{REMINDERS}?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, whole);
+    assert!(whole.len() >= 3);
+    app.get(&format!("{REMINDERS}?limit=0"), &m4)
+        .await
+        .field_error(400, "limit", "out_of_range");
+    let someone_elses = fieldwork::domain::paging::encode_cursor(i64::MAX);
+    app.get(&format!("{REMINDERS}?cursor={someone_elses}"), &m4)
+        .await
+        .field_error(400, "cursor", "invalid_format");
     let (ida, idb3, idb0) = (
         ra["id"].as_i64().unwrap(),
         rb3["id"].as_i64().unwrap(),

@@ -198,16 +198,48 @@ macro_rules! reminder_query {
 /// Most reminders one list returns.
 pub const MAX_REMINDERS: i64 = 500;
 
+/// Where a page of reminders continues: after this (due time, fire date, id), the list's order.
+pub type ReminderAnchor = (NaiveDateTime, NaiveDate, i64);
+
+/// The start of the reminder list (before every reminder).
+pub fn first_anchor() -> ReminderAnchor {
+    let floor = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default();
+    (floor.and_hms_opt(0, 0, 0).unwrap_or_default(), floor, 0)
+}
+
+/// The list position of one of the user's reminders (a page's cursor names its last one).
+pub fn reminder_anchor(
+    conn: &mut DbConn,
+    user_id: i64,
+    id: i64,
+) -> QueryResult<Option<ReminderAnchor>> {
+    reminders::table
+        .filter(reminders::user_id.eq(user_id))
+        .filter(reminders::id.eq(id))
+        .select((reminders::due_at, reminders::fire_date, reminders::id))
+        .first(conn)
+        .optional()
+}
+
 /// The user's open reminders in a span of days: pending ones firing from `from` to `to` (inclusive) and
 /// snoozed ones due again in `[start, end)` (the same days as UTC instants: a snooze moves a reminder to
-/// the day it ends); done and cancelled ones left out. By due time.
+/// the day it ends); done and cancelled ones left out. By due time, after `after`, at most `limit`.
 pub fn list_reminders(
     conn: &mut DbConn,
     user_id: i64,
     (from, to): (NaiveDate, NaiveDate),
     (start, end): (NaiveDateTime, NaiveDateTime),
+    (due, fire, id): ReminderAnchor,
+    limit: i64,
 ) -> QueryResult<Vec<ReminderRow>> {
     reminder_query!(user_id)
+        .filter(
+            reminders::due_at.gt(due).or(reminders::due_at.eq(due).and(
+                reminders::fire_date
+                    .gt(fire)
+                    .or(reminders::fire_date.eq(fire).and(reminders::id.gt(id))),
+            )),
+        )
         .filter(
             reminders::status
                 .eq("pending")
@@ -222,7 +254,7 @@ pub fn list_reminders(
             reminders::fire_date.asc(),
             reminders::id.asc(),
         ))
-        .limit(MAX_REMINDERS)
+        .limit(limit.min(MAX_REMINDERS))
         .load(conn)
 }
 
