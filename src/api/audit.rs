@@ -82,8 +82,10 @@ pub struct ListAuditEventsQuery {
     /// Only this entity kind (`user`, `org`, `session`).
     pub entity: Option<String>,
     /// At or after this instant (RFC 3339).
+    #[serde(default, deserialize_with = "crate::api::wire_time::instant_in_opt")]
     pub from: Option<DateTime<Utc>>,
     /// Before this instant (RFC 3339).
+    #[serde(default, deserialize_with = "crate::api::wire_time::instant_in_opt")]
     pub to: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
     pub limit: Option<i64>,

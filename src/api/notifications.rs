@@ -487,6 +487,7 @@ async fn reminder_done(
 #[serde(deny_unknown_fields)]
 pub struct SnoozeRequest {
     /// When to be reminded again (RFC 3339, in the future, at most 30 days ahead).
+    #[serde(deserialize_with = "crate::api::wire_time::instant_in")]
     pub until: DateTime<Utc>,
 }
 

@@ -114,6 +114,7 @@ pub struct TaskResponse {
     pub description: Option<String>,
     /// Due (UTC).
     #[serde(serialize_with = "crate::api::wire_time::instant_opt")]
+    #[serde(default, deserialize_with = "crate::api::wire_time::instant_in_opt")]
     pub due_at: Option<DateTime<Utc>>,
     /// `low`, `normal` or `high`.
     pub priority: String,
@@ -181,7 +182,7 @@ pub struct UpdateTaskRequest {
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     /// Due time (RFC 3339, in the future); `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::api::wire_time::instant_in_patch")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub due_at: Option<Option<DateTime<Utc>>>,
     /// Priority (not `null`).

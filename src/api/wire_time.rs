@@ -145,6 +145,41 @@ pub fn date_in_patch<'de, D: Deserializer<'de>>(
     date_in_opt(de).map(Some)
 }
 
+/// Parses an instant in a request: RFC 3339 with its offset (`Z`, `+08:00`). A time without an offset is
+/// refused with a message that says so: it is ambiguous (Beijing time or UTC?).
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, &'static str> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let local = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"));
+    Err(if local.is_ok() {
+        "the time has no UTC offset: add `Z` (UTC) or `+08:00` (Beijing time)"
+    } else {
+        "an RFC 3339 instant such as 2026-12-08T09:30:00+08:00"
+    })
+}
+
+/// `deserialize_with` for a `DateTime<Utc>` in a request: [`parse_instant`].
+pub fn instant_in<'de, D: Deserializer<'de>>(de: D) -> Result<DateTime<Utc>, D::Error> {
+    parse_instant(&String::deserialize(de)?).map_err(serde::de::Error::custom)
+}
+
+/// `deserialize_with` for an `Option<DateTime<Utc>>` in a request (with `#[serde(default)]`).
+pub fn instant_in_opt<'de, D: Deserializer<'de>>(de: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    Option::<String>::deserialize(de)?
+        .map(|s| parse_instant(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// `deserialize_with` for a patch's `Option<Option<DateTime<Utc>>>` (with `#[serde(default)]`): absent is
+/// `None`, `null` is `Some(None)`.
+pub fn instant_in_patch<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<Option<Option<DateTime<Utc>>>, D::Error> {
+    instant_in_opt(de).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +219,30 @@ mod tests {
         ] {
             assert_eq!(parse_date(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn request_instants_need_their_offset() {
+        let utc = |s| parse_instant(s).map(|t| t.to_rfc3339());
+        assert_eq!(
+            utc("2026-12-08T09:30:00+08:00"),
+            Ok("2026-12-08T01:30:00+00:00".into())
+        );
+        assert_eq!(
+            utc("2026-12-08T01:30:00.5Z"),
+            Ok("2026-12-08T01:30:00.500+00:00".into())
+        );
+        for local in [
+            "2026-12-08T09:30:00",
+            "2026-12-08T09:30:00.123",
+            "2026-12-08 09:30:00",
+        ] {
+            assert!(
+                parse_instant(local).unwrap_err().contains("no UTC offset"),
+                "{local}"
+            );
+        }
+        assert!(parse_instant("tomorrow").unwrap_err().contains("RFC 3339"));
     }
 
     #[derive(Serialize)]

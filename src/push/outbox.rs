@@ -313,8 +313,9 @@ impl Clock for FixedClock {
 }
 
 /// One dispatcher pass: up to `batch` due rows, at most `concurrency` in flight. Rows are leased (for
-/// `lease`, from the clock's time then) as send slots free up, half the slots at a time; every outcome is
-/// recorded as soon as its send ends, with those that ended meanwhile.
+/// `lease`, from the clock's time then) as send slots free up, half the slots at a time. Outcomes go to a
+/// recorder running beside the sends, which writes each as soon as it can, with those that ended while it
+/// wrote the previous ones.
 pub async fn dispatch_pass(
     db: &Db,
     gateway: &Arc<dyn PushGateway>,
@@ -322,11 +323,12 @@ pub async fn dispatch_pass(
     clock: &dyn Clock,
 ) -> Result<DispatchReport, AppError> {
     let slots = s.concurrency.max(1);
-    let mut report = DispatchReport::default();
+    let mut leased = 0;
     let mut left = usize::try_from(s.batch).unwrap_or(0);
     let mut drained = false;
     let mut sends = JoinSet::new();
-    let mut done: Vec<(Leased, SendOutcome)> = Vec::new();
+    let (outcomes, inbox) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_as_known(db.clone(), s.clone(), inbox));
     loop {
         let free = slots - sends.len();
         if !drained && left > 0 && (free * 2 >= slots || sends.is_empty()) {
@@ -334,12 +336,12 @@ pub async fn dispatch_pass(
             let rows = lease_rows(db, s, clock.now(), want).await?;
             drained = rows.len() < want;
             left -= rows.len();
-            report.leased += rows.len();
+            leased += rows.len();
             let stamp = clock.now().naive_utc();
             for row in rows {
                 if row.expires_at.is_some_and(|e| e <= stamp) {
                     let reason = "expired before it could be delivered".to_owned();
-                    done.push((row, SendOutcome::Failed { reason }));
+                    let _ = outcomes.send((row, SendOutcome::Failed { reason }, clock.now()));
                     continue;
                 }
                 let gw = Arc::clone(gateway);
@@ -350,21 +352,38 @@ pub async fn dispatch_pass(
                 });
             }
         }
-        if done.is_empty() {
-            match sends.join_next().await {
-                Some(Ok(d)) => done.push(d),
-                Some(Err(e)) => tracing::error!(error = %e, "push send task failed"),
-                None => break,
+        match sends.join_next().await {
+            Some(Ok((row, outcome))) => {
+                let _ = outcomes.send((row, outcome, clock.now()));
             }
+            Some(Err(e)) => tracing::error!(error = %e, "push send task failed"),
+            None => break,
         }
-        while let Some(d) = sends.try_join_next() {
-            match d {
-                Ok(d) => done.push(d),
-                Err(e) => tracing::error!(error = %e, "push send task failed"),
-            }
+    }
+    drop(outcomes);
+    let mut report = recorder
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("push recorder failed: {e}")))??;
+    report.leased = leased;
+    Ok(report)
+}
+
+/// Records outcomes as they arrive: waits for one, takes every other one already there, writes them
+/// together; until the pass has no more.
+async fn record_as_known(
+    db: Db,
+    s: DispatchSettings,
+    mut inbox: tokio::sync::mpsc::UnboundedReceiver<(Leased, SendOutcome, DateTime<Utc>)>,
+) -> Result<DispatchReport, AppError> {
+    let mut report = DispatchReport::default();
+    while let Some(first) = inbox.recv().await {
+        let mut now = first.2;
+        let mut batch = vec![(first.0, first.1)];
+        while let Ok((row, outcome, at)) = inbox.try_recv() {
+            now = now.max(at);
+            batch.push((row, outcome));
         }
-        let outcomes = std::mem::take(&mut done);
-        report = record_all(db, s, outcomes, clock.now(), report).await?;
+        report = record_all(&db, &s, batch, now, report).await?;
     }
     Ok(report)
 }

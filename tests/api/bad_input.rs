@@ -142,7 +142,33 @@ async fn amounts_are_plain_decimals(app: TestApp) {
     .expect(201);
 }
 
+/// A time without its offset is ambiguous (Beijing time or UTC?): refused, and the message says why.
+async fn a_time_without_an_offset_says_so(app: TestApp) {
+    let t = app.login("M0001").await;
+    let c = seed_customer(&app, "M0001", "韩梅梅", Some((32.06, 118.79))).await;
+    let body = json!({
+        "customer_id": c, "purpose": "介绍大额存单", "phone_time": "2026-12-08T09:30:00",
+        "latitude": 32.06, "longitude": 118.79, "accuracy_m": 15.0, "datum": "wgs84",
+    });
+    let problem = app
+        .post("/api/v1/visits", Some(&t), &body)
+        .await
+        .field_error(422, "phone_time", "invalid_value");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no UTC offset"),
+        "{problem}"
+    );
+    let admin = app.login("admin").await;
+    app.get("/api/v1/audit-events?from=2026-12-08T09:30:00", &admin)
+        .await
+        .field_error(400, "from", "invalid_value");
+}
+
 backend_tests!(
+    a_time_without_an_offset_says_so,
     nul_characters_are_bad_input,
     dates_are_written_one_way_and_plausible,
     amounts_are_plain_decimals,

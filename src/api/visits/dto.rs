@@ -18,6 +18,7 @@ pub struct CheckInRequest {
     /// Purpose of the visit, 1–200 characters.
     pub purpose: String,
     /// The phone's clock at check-in (RFC 3339); compared with the server's for `clock_skew`.
+    #[serde(deserialize_with = "crate::api::wire_time::instant_in")]
     pub phone_time: DateTime<Utc>,
     /// Latitude in degrees, -90..90, in `datum`.
     pub latitude: f64,
@@ -55,6 +56,7 @@ pub struct CheckOutRequest {
     /// When the manager left, by the phone's clock (RFC 3339); defaults to the server's time. Not before the
     /// check-in's `phone_time`, not in the future; the duration is measured from `phone_time`, so a visit
     /// queued offline and sent later keeps its true length.
+    #[serde(default, deserialize_with = "crate::api::wire_time::instant_in_opt")]
     pub time: Option<DateTime<Utc>>,
     /// A short note (up to 500 characters) for the customer's archive.
     pub note: Option<String>,
