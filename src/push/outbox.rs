@@ -2,10 +2,10 @@
 //! and an expired lease returns a row to the queue), send them concurrently through the `PushGateway`,
 //! record sent / retry with backoff / dead, and disable devices whose token is dead.
 //!
-//! Rows are leased only as send slots free up, so every leased row is a send in flight and its lease (taken
-//! just before the send) covers that one send, however slow the push service; each outcome is recorded as
-//! soon as it is known. A dispatcher killed mid-pass leaves behind only the sends it had in flight, which
-//! go out again once their lease expires; a row recorded sent is never leased again.
+//! Rows are leased shortly before their sends start (at most two rounds of sends ahead), so a lease covers
+//! the wait and the send, however slow the push service; each outcome is recorded as soon as it is known. A
+//! dispatcher killed mid-pass repeats only the sends it had in flight (its waiting rows go out once their
+//! lease expires); a row recorded sent is never leased again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -312,10 +312,16 @@ impl Clock for FixedClock {
     }
 }
 
+/// Rows leased ahead of the sends, in rounds of `concurrency`: a row waits at most this many rounds of sends
+/// before its own starts, so its lease (60 s) covers the wait and its send (10 s each with the FCM gateway).
+const LEASE_AHEAD_ROUNDS: usize = 2;
+
 /// One dispatcher pass: up to `batch` due rows, at most `concurrency` in flight. Rows are leased (for
-/// `lease`, from the clock's time then) as send slots free up, half the slots at a time. Outcomes go to a
-/// recorder running beside the sends, which writes each as soon as it can, with those that ended while it
-/// wrote the previous ones.
+/// `lease`, from the clock's time then) shortly before their sends start: a lease write takes
+/// [`LEASE_AHEAD_ROUNDS`] rounds of rows when fewer than one round waits. Outcomes go to a recorder running
+/// beside the sends, which writes each as soon as it can, with those that ended while it wrote the previous
+/// ones. A crash leaves the waiting rows leased (sent once their lease expires) and repeats only the sends
+/// in flight.
 pub async fn dispatch_pass(
     db: &Db,
     gateway: &Arc<dyn PushGateway>,
@@ -326,38 +332,43 @@ pub async fn dispatch_pass(
     let mut leased = 0;
     let mut left = usize::try_from(s.batch).unwrap_or(0);
     let mut drained = false;
+    let mut waiting = std::collections::VecDeque::new();
     let mut sends = JoinSet::new();
     let (outcomes, inbox) = tokio::sync::mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_as_known(db.clone(), s.clone(), inbox));
     loop {
-        let free = slots - sends.len();
-        if !drained && left > 0 && (free * 2 >= slots || sends.is_empty()) {
-            let want = free.min(left);
+        if !drained && left > 0 && waiting.len() < slots {
+            let want = (slots * LEASE_AHEAD_ROUNDS).min(left);
             let rows = lease_rows(db, s, clock.now(), want).await?;
             drained = rows.len() < want;
             left -= rows.len();
             leased += rows.len();
-            let stamp = clock.now().naive_utc();
-            for row in rows {
-                if row.expires_at.is_some_and(|e| e <= stamp) {
-                    let reason = "expired before it could be delivered".to_owned();
-                    let _ = outcomes.send((row, SendOutcome::Failed { reason }, clock.now()));
-                    continue;
-                }
-                let gw = Arc::clone(gateway);
-                sends.spawn(async move {
-                    let msg = message(&row, stamp);
-                    let outcome = gw.send(&msg).await;
-                    (row, outcome)
-                });
+            waiting.extend(rows);
+        }
+        let stamp = clock.now().naive_utc();
+        while sends.len() < slots {
+            let Some(row) = waiting.pop_front() else {
+                break;
+            };
+            if row.expires_at.is_some_and(|e| e <= stamp) {
+                let reason = "expired before it could be delivered".to_owned();
+                let _ = outcomes.send((row, SendOutcome::Failed { reason }, clock.now()));
+                continue;
             }
+            let gw = Arc::clone(gateway);
+            sends.spawn(async move {
+                let msg = message(&row, stamp);
+                let outcome = gw.send(&msg).await;
+                (row, outcome)
+            });
         }
         match sends.join_next().await {
             Some(Ok((row, outcome))) => {
                 let _ = outcomes.send((row, outcome, clock.now()));
             }
             Some(Err(e)) => tracing::error!(error = %e, "push send task failed"),
-            None => break,
+            None if waiting.is_empty() => break,
+            None => {}
         }
     }
     drop(outcomes);
