@@ -23,9 +23,14 @@ pub fn opt_prose(
     value: Option<&str>,
     max: usize,
 ) -> Option<String> {
+    optional(value, |v| prose(errs, field, v, max))
+}
+
+/// `None` for an absent or blank value, else what `check` makes of it.
+fn optional(value: Option<&str>, check: impl FnOnce(&str) -> String) -> Option<String> {
     match value.map(str::trim) {
         None | Some("") => None,
-        Some(v) => Some(prose(errs, field, v, max)),
+        Some(v) => Some(check(v)),
     }
 }
 
@@ -58,10 +63,7 @@ pub fn opt_text(
     value: Option<&str>,
     max: usize,
 ) -> Option<String> {
-    match value.map(str::trim) {
-        None | Some("") => None,
-        Some(v) => Some(text(errs, field, v, max)),
-    }
+    optional(value, |v| text(errs, field, v, max))
 }
 
 #[cfg(test)]

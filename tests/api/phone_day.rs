@@ -12,6 +12,22 @@ const LINES: &str = "第一行：客户资金三月到期\n第二行：希望保
 /// An escape character (a terminal colour code): a control character that is not prose.
 const ESCAPE: &str = "正常\u{1b}[31m红色";
 
+/// Checks in at customer `c`, the phone's clock written with `precision`; the visit.
+async fn check_in(app: &TestApp, token: &str, c: i64, precision: SecondsFormat) -> Value {
+    let now = Utc::now().to_rfc3339_opts(precision, true);
+    app.post(
+        "/api/v1/visits",
+        Some(token),
+        &json!({
+            "customer_id": c, "purpose": "介绍大额存单", "phone_time": now,
+            "latitude": NJ.0, "longitude": NJ.1, "accuracy_m": 15.0, "datum": "wgs84",
+        }),
+    )
+    .await
+    .expect(201)
+    .body
+}
+
 /// Whether any string in `v` contains `part`.
 fn holds(v: &Value, part: &str) -> bool {
     match v {
@@ -44,20 +60,7 @@ async fn multi_line_text_is_accepted_wherever_a_person_types_prose(app: TestApp)
     .await
     .field_error(422, "traits", "invalid_format");
     // A visit: check-out note, report summary, needs, outcome, an amendment.
-    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let v = app
-        .post(
-            "/api/v1/visits",
-            Some(&t),
-            &json!({
-                "customer_id": c, "purpose": "介绍大额存单", "phone_time": now,
-                "latitude": NJ.0, "longitude": NJ.1, "accuracy_m": 15.0, "datum": "wgs84",
-            }),
-        )
-        .await
-        .expect(201)
-        .body;
-    let visit = id_of(&v);
+    let visit = id_of(&check_in(&app, &t, c, SecondsFormat::Millis).await);
     app.post(
         &format!("/api/v1/visits/{visit}/checkout"),
         Some(&t),
@@ -170,17 +173,7 @@ fn instants(v: &Value, out: &mut Vec<String>) {
 async fn every_instant_has_one_shape(app: TestApp) {
     let t = app.login("M0001").await;
     let c = seed_customer(&app, "M0001", "王先生", Some(NJ)).await;
-    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-    app.post(
-        "/api/v1/visits",
-        Some(&t),
-        &json!({
-            "customer_id": c, "purpose": "介绍大额存单", "phone_time": now,
-            "latitude": NJ.0, "longitude": NJ.1, "accuracy_m": 15.0, "datum": "wgs84",
-        }),
-    )
-    .await
-    .expect(201);
+    check_in(&app, &t, c, SecondsFormat::Secs).await;
     let mut seen = Vec::new();
     for path in [
         "/api/v1/me",
